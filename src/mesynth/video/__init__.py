@@ -1,0 +1,16 @@
+"""Frame sources, annotations, writers and the demo-clip maker."""
+
+from mesynth.video.sources import FrameError, LayoutError, VideoSource, detect_layout, open_sources
+from mesynth.video.writers import IncompleteVideoError, open_writer, output_path, output_state
+
+__all__ = [
+    "FrameError",
+    "IncompleteVideoError",
+    "LayoutError",
+    "VideoSource",
+    "detect_layout",
+    "open_sources",
+    "open_writer",
+    "output_path",
+    "output_state",
+]
