@@ -49,7 +49,9 @@ def blob_heatmaps(seed: int = 3, batch: int = 1, size: int = 256) -> torch.Tenso
     """98 Gaussian-blob heatmaps at random face-like positions, with a little noise."""
     generator = torch.Generator().manual_seed(seed)
     rows, cols = torch.meshgrid(
-        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+        torch.arange(size, dtype=torch.float32),
+        torch.arange(size, dtype=torch.float32),
+        indexing="ij",
     )
     centres = torch.rand(batch, 98, 2, generator=generator) * (size * 0.78) + size * 0.11
     sigma = torch.rand(batch, 98, generator=generator) * 6 + 2

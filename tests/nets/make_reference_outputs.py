@@ -15,7 +15,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from goldens import CASES, GOLDEN_PATH, HEATMAP_CHANNELS, SETTINGS, blob_heatmaps, fill_state, inputs  # noqa: E402
+from goldens import (  # noqa: E402
+    CASES,
+    GOLDEN_PATH,
+    HEATMAP_CHANNELS,
+    SETTINGS,
+    blob_heatmaps,
+    fill_state,
+    inputs,
+)
 
 
 def main() -> None:
@@ -29,7 +37,9 @@ def main() -> None:
     golden: dict = {}
     for img_size, w_hpf in CASES:
         nets = dict(
-            generator=model.Generator(img_size, SETTINGS["style_dim"], SETTINGS["max_conv_dim"], w_hpf),
+            generator=model.Generator(
+                img_size, SETTINGS["style_dim"], SETTINGS["max_conv_dim"], w_hpf
+            ),
             mapping_network=model.MappingNetwork(
                 SETTINGS["latent_dim"], SETTINGS["style_dim"], SETTINGS["num_domains"]
             ),
@@ -42,7 +52,7 @@ def main() -> None:
         )
         if w_hpf > 0:
             nets["fan"] = wing.FAN()
-        for seed, (name, net) in enumerate(sorted(nets.items())):
+        for seed, (_name, net) in enumerate(sorted(nets.items())):
             net.load_state_dict(fill_state(net.state_dict(), seed))
             net.eval()
         data = inputs(img_size)

@@ -1,0 +1,407 @@
+"""Reading and writing network weights.
+
+Official StarGAN v2 files are dicts of state dicts: ``*_nets_ema.ckpt`` holds ``generator``,
+``mapping_network``, ``style_encoder`` (and ``fan`` when the high-pass path is on),
+``*_nets.ckpt`` also ``discriminator``; ``wing.ckpt`` holds the landmark network as
+``{"state_dict": ...}``. mesynth's own training checkpoints are Lightning ``.ckpt`` files whose
+``state_dict`` holds the networks under a prefix (``nets_ema.generator.*`` and so on).
+:func:`load_nets` reads any of them; :func:`export_official` writes the official layout.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from munch import Munch
+from torch import nn
+
+from mesynth.nets import NetConfig, build_nets
+from mesynth.nets.landmark_network import LandmarkNetwork
+
+log = logging.getLogger(__name__)
+
+OFFICIAL_NETS = ("generator", "mapping_network", "style_encoder", "discriminator", "fan")
+EMA_NETS = ("generator", "mapping_network", "style_encoder")
+# Later hourglass stacks of a multi-stack landmark model; the released wing.ckpt may carry them
+# and only the first stack is used.
+EXTRA_STACK_KEY = re.compile(
+    r"^(m[1-9]\d*|top_m_[1-9]\d*|conv_last[1-9]\d*|bn_end[1-9]\d*|l[1-9]\d*|bl\d+|al\d+)\."
+)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used as asked; the message names the file and the fix."""
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """``torch.load`` on CPU with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"checkpoint {path} does not exist; see checkpoints/README.md for how to obtain the "
+            "official files (e.g. `mesynth download celeba-hq`)"
+        )
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes); download it again")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises many types for damaged files
+        if "weights_only" in str(error) or "Unsupported global" in str(error):
+            # Lightning checkpoints may hold config objects; they are our own files.
+            try:
+                data = torch.load(path, map_location="cpu", weights_only=False)
+            except Exception as inner:  # noqa: BLE001
+                raise CheckpointError(_damaged(path, inner)) from inner
+        else:
+            raise CheckpointError(_damaged(path, error)) from error
+    if not isinstance(data, Mapping):
+        raise CheckpointError(
+            f"checkpoint {path} holds a {type(data).__name__}, expected a dict of state dicts "
+            "(an official *_nets_ema.ckpt / *_nets.ckpt / wing.ckpt or a mesynth training .ckpt)"
+        )
+    return dict(data)
+
+
+def _damaged(path: Path, error: Exception) -> str:
+    return (
+        f"checkpoint {path} could not be read ({type(error).__name__}: {error}); the file is "
+        "truncated or not a PyTorch checkpoint - download or copy it again"
+    )
+
+
+def _strip_prefix(state: Mapping[str, torch.Tensor], prefix: str = "module.") -> dict:
+    return {key.removeprefix(prefix): value for key, value in state.items()}
+
+
+def detect_format(data: Mapping) -> str:
+    """``official`` (dict of nets), ``wing`` (landmark net only) or ``lightning`` (ours)."""
+    if any(name in data for name in OFFICIAL_NETS):
+        return "official"
+    if "state_dict" in data and ("pytorch-lightning_version" in data or "loops" in data):
+        return "lightning"
+    if "state_dict" in data:
+        return "wing"
+    return "unknown"
+
+
+# ---------------------------------------------------------------------------------------------
+# Inferring the configuration from tensor shapes
+
+
+def _block_indices(state: Mapping[str, torch.Tensor], prefix: str) -> list[int]:
+    """Sorted indices ``i`` of the keys ``<prefix><i>.*`` (layers without weights are absent)."""
+    return sorted(
+        {int(key[len(prefix) :].split(".")[0]) for key in state if key.startswith(prefix)}
+    )
+
+
+def _count_blocks(state: Mapping[str, torch.Tensor], prefix: str) -> int:
+    return len(_block_indices(state, prefix))
+
+
+def infer_config(nets_state: Mapping[str, Mapping[str, torch.Tensor]], path: Path) -> dict:
+    """Network settings implied by the tensor shapes of an official checkpoint."""
+    found: dict[str, dict] = {}
+
+    def need(state: Mapping, key: str, name: str) -> torch.Tensor:
+        if key not in state:
+            raise CheckpointError(
+                f"checkpoint {path}: {name} has no {key!r}; this is not a StarGAN v2 {name} "
+                "state dict (was it saved from a different model?)"
+            )
+        return state[key]
+
+    if "generator" in nets_state:
+        state = nets_state["generator"]
+        dim_base = need(state, "from_rgb.weight", "generator").shape[0]
+        img_size = 2**14 // dim_base
+        num_encode = _count_blocks(state, "encode.")
+        widths = [
+            need(state, f"encode.{i}.conv2.weight", "generator").shape[0] for i in range(num_encode)
+        ]
+        num_down = num_encode - 2
+        plain = int(math.log2(img_size)) - 4 if img_size >= 16 else -1
+        if num_down == plain + 1:
+            if "hpf.filter" in state:
+                w_hpf = float(8.0 / state["hpf.filter"][1, 1])
+            else:
+                w_hpf = 1.0
+        elif num_down == plain:
+            w_hpf = 0.0
+        else:
+            raise CheckpointError(
+                f"checkpoint {path}: generator has {num_down} down-sampling blocks, which fits "
+                f"neither w_hpf=0 ({plain}) nor w_hpf>0 ({plain + 1}) at img_size {img_size}"
+            )
+        found["generator"] = dict(
+            img_size=img_size,
+            max_conv_dim=max(widths),
+            style_dim=need(state, "decode.0.norm1.fc.weight", "generator").shape[1],
+            w_hpf=w_hpf,
+        )
+    if "mapping_network" in nets_state:
+        state = nets_state["mapping_network"]
+        found["mapping_network"] = dict(
+            latent_dim=need(state, "shared.0.weight", "mapping_network").shape[1],
+            num_domains=_count_blocks(state, "unshared."),
+            style_dim=need(state, "unshared.0.6.weight", "mapping_network").shape[0],
+        )
+    for name, key in (("style_encoder", "shared.0.weight"), ("discriminator", "main.0.weight")):
+        if name not in nets_state:
+            continue
+        state = nets_state[name]
+        layer_prefix = key.split(".")[0] + "."
+        dim_base = need(state, key, name).shape[0]
+        indices = _block_indices(state, layer_prefix)
+        widths = [
+            state[f"{layer_prefix}{i}.conv2.weight"].shape[0]
+            for i in indices
+            if f"{layer_prefix}{i}.conv2.weight" in state
+        ]
+        entry = dict(img_size=2**14 // dim_base, max_conv_dim=max(widths) if widths else dim_base)
+        if name == "style_encoder":
+            entry["num_domains"] = _count_blocks(state, "unshared.")
+            entry["style_dim"] = need(state, "unshared.0.weight", name).shape[0]
+        else:
+            entry["num_domains"] = state[f"main.{indices[-1]}.weight"].shape[0]
+        found[name] = entry
+
+    config: dict = {}
+    for name, entry in found.items():
+        for key, value in entry.items():
+            if key in config and config[key] != value:
+                first = next(n for n, e in found.items() if e.get(key) == config[key])
+                raise CheckpointError(
+                    f"checkpoint {path}: the networks disagree on {key} ({first}: {config[key]}, "
+                    f"{name}: {value}); the file mixes networks of different models"
+                )
+            config[key] = value
+    return config
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading state dicts with clear errors
+
+
+def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], name: str, path: Path) -> None:
+    """Strict load that explains every missing, unexpected or mis-shaped key."""
+    state = dict(state)
+    expected = module.state_dict()
+    if "hpf.filter" in expected and "hpf.filter" not in state:
+        # The released generator weights predate this buffer; it is fully set by w_hpf.
+        state["hpf.filter"] = expected["hpf.filter"]
+    if name == "fan":
+        for key in expected:
+            if key.endswith("num_batches_tracked") and key not in state:
+                state[key] = expected[key]
+        extra_stacks = [key for key in state if key not in expected and EXTRA_STACK_KEY.match(key)]
+        if extra_stacks:
+            log.info("%s: ignoring %d weights of unused hourglass stacks", path, len(extra_stacks))
+            for key in extra_stacks:
+                del state[key]
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    if missing or unexpected:
+        details = []
+        if missing:
+            details.append(f"missing {len(missing)} keys, e.g. {missing[:3]}")
+        if unexpected:
+            details.append(f"unexpected {len(unexpected)} keys, e.g. {unexpected[:3]}")
+        raise CheckpointError(
+            f"checkpoint {path}: {name} weights do not match the network ({'; '.join(details)}). "
+            "Check that the file is a StarGAN v2 checkpoint and that overrides (img_size, "
+            "w_hpf, num_domains, ...) match it"
+        )
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                f"checkpoint {path}: {name}.{key} has shape {tuple(tensor.shape)} but the network "
+                f"built from the config expects {tuple(expected[key].shape)}; drop the override "
+                "that changes it or use a checkpoint made with these settings"
+            )
+    module.load_state_dict(state, strict=True)
+
+
+def load_wing(path: str | Path) -> LandmarkNetwork:
+    """The landmark network from a ``wing.ckpt`` file (or any file with a ``fan`` entry)."""
+    path = Path(path)
+    data = read_checkpoint(path)
+    if "fan" in data:
+        state = data["fan"]
+    elif "state_dict" in data:
+        state = data["state_dict"]
+    else:
+        raise CheckpointError(
+            f"{path} holds no landmark network (expected {{'state_dict': ...}} as in wing.ckpt, "
+            f"found keys {sorted(data)[:5]}); pass the official wing.ckpt"
+        )
+    fan = LandmarkNetwork()
+    load_state(fan, _strip_prefix(state), "fan", path)
+    return fan
+
+
+def nets_from_states(
+    states: Mapping[str, Mapping[str, torch.Tensor]],
+    path: Path,
+    wing: str | Path | None = None,
+    **overrides,
+) -> Munch:
+    """Build networks matching ``states`` (plus overrides) and load them strictly."""
+    states = {name: _strip_prefix(state) for name, state in states.items()}
+    inferred = infer_config(states, path)
+    unknown = set(overrides) - set(NetConfig.__dataclass_fields__)
+    if unknown:
+        raise CheckpointError(
+            f"unknown override(s) {sorted(unknown)}; valid: {sorted(NetConfig.__dataclass_fields__)}"
+        )
+    settings = {**NetConfig().to_dict(), **inferred}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key in inferred and key != "w_hpf" and inferred[key] != value:
+            raise CheckpointError(
+                f"checkpoint {path} was made with {key}={inferred[key]}, but {key}={value} was "
+                f"asked for; remove the override or use a checkpoint made with {key}={value}"
+            )
+        if key == "w_hpf" and (float(value) > 0) != (inferred.get("w_hpf", value) > 0):
+            raise CheckpointError(
+                f"checkpoint {path} has the high-pass path {'on' if inferred['w_hpf'] else 'off'} "
+                f"(w_hpf={inferred['w_hpf']}), but w_hpf={value} was asked for; remove the override"
+            )
+        settings[key] = value
+    config = NetConfig(**settings)
+    if "w_hpf" in overrides and "hpf.filter" in states.get("generator", {}):
+        states["generator"] = dict(states["generator"])
+        del states["generator"]["hpf.filter"]  # rebuilt from the requested w_hpf
+    nets = build_nets(**config.to_dict())
+    loaded = Munch(config=config)
+    for name in OFFICIAL_NETS:
+        if name == "fan":
+            continue
+        if name in states:
+            load_state(nets[name], states[name], name, path)
+            loaded[name] = nets[name].eval()
+    if config.w_hpf > 0:
+        if wing is not None:
+            loaded.fan = load_wing(wing)
+        elif "fan" in states:
+            load_state(nets.fan, states["fan"], "fan", path)
+            loaded.fan = nets.fan
+        else:
+            raise CheckpointError(
+                f"checkpoint {path} uses the high-pass path (w_hpf={config.w_hpf}) but holds no "
+                "landmark network; pass wing=checkpoints/wing.ckpt (`mesynth download wing`)"
+            )
+    else:
+        loaded.fan = None
+    return loaded
+
+
+def load_official(path: str | Path, wing: str | Path | None = None, **overrides) -> Munch:
+    """Networks (eval mode) from an official StarGAN v2 ``*_nets_ema.ckpt`` or ``*_nets.ckpt``.
+
+    The settings (img_size, style_dim, latent_dim, num_domains, max_conv_dim, w_hpf) are inferred
+    from the tensor shapes; ``overrides`` win where the shapes allow and are checked otherwise.
+    The result has the networks found in the file, ``fan`` (None without high-pass path) and
+    ``config`` (a :class:`NetConfig`).
+    """
+    path = Path(path)
+    data = read_checkpoint(path)
+    kind = detect_format(data)
+    if kind == "wing":
+        raise CheckpointError(
+            f"{path} is a landmark-network file (wing.ckpt); pass it as wing= together with the "
+            "*_nets_ema.ckpt generator checkpoint"
+        )
+    if kind != "official":
+        raise CheckpointError(
+            f"{path} is not an official StarGAN v2 checkpoint (expected keys among "
+            f"{list(OFFICIAL_NETS)}, found {sorted(data)[:6]}); for a mesynth training checkpoint "
+            "use mesynth.checkpoint.load_nets"
+        )
+    states = {name: data[name] for name in OFFICIAL_NETS if name in data}
+    if "generator" not in states:
+        raise CheckpointError(f"checkpoint {path} holds no generator; use a *_nets_ema.ckpt file")
+    return nets_from_states(states, path, wing=wing, **overrides)
+
+
+def lightning_net_states(state_dict: Mapping[str, torch.Tensor], path: Path) -> dict:
+    """The networks inside a Lightning ``state_dict``, preferring the EMA copies."""
+    prefixes = sorted(
+        {
+            key[: -len("generator.from_rgb.weight")]
+            for key in state_dict
+            if key.endswith("generator.from_rgb.weight")
+        }
+    )
+    if not prefixes:
+        raise CheckpointError(
+            f"checkpoint {path} holds no StarGAN v2 generator (no '*generator.from_rgb.weight')"
+        )
+    ema = [prefix for prefix in prefixes if "ema" in prefix]
+    main = ema[0] if ema else prefixes[0]
+    states: dict[str, dict] = {}
+    for name in OFFICIAL_NETS:
+        for prefix in (main, *[p for p in prefixes if p != main]):
+            state = {
+                key[len(prefix) + len(name) + 1 :]: value
+                for key, value in state_dict.items()
+                if key.startswith(f"{prefix}{name}.")
+            }
+            if state:
+                states[name] = state
+                break
+    return states
+
+
+def load_nets(path: str | Path, wing: str | Path | None = None, **overrides) -> Munch:
+    """Networks from any supported checkpoint: official StarGAN v2 files or mesynth's own."""
+    path = Path(path)
+    data = read_checkpoint(path)
+    kind = detect_format(data)
+    if kind == "official":
+        return load_official(path, wing=wing, **overrides)
+    if kind == "lightning":
+        states = lightning_net_states(data["state_dict"], path)
+        nets = nets_from_states(states, path, wing=wing, **overrides)
+        nets.source = "mesynth"
+        return nets
+    if kind == "wing":
+        raise CheckpointError(
+            f"{path} is a landmark-network file (wing.ckpt); pass it as wing= and give ckpt= the "
+            "generator checkpoint"
+        )
+    raise CheckpointError(
+        f"{path} is neither an official StarGAN v2 checkpoint nor a mesynth training checkpoint "
+        f"(found keys {sorted(data)[:6]})"
+    )
+
+
+def save_official(nets: Mapping, path: str | Path, names: tuple[str, ...] | None = None) -> Path:
+    """Write ``{name: state_dict}`` in the official layout, atomically."""
+    path = Path(path)
+    names = names or tuple(name for name in OFFICIAL_NETS if nets.get(name) is not None)
+    payload = {}
+    for name in names:
+        module = nets.get(name)
+        if module is None:
+            raise CheckpointError(f"cannot write {path}: no {name} network to save")
+        module = getattr(module, "module", module)
+        payload[name] = {key: value.detach().cpu() for key, value in module.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(payload, partial)
+    os.replace(partial, path)
+    return path
+
+
+def export_official(nets_ema: Mapping, path: str | Path) -> Path:
+    """Write EMA networks as an official ``*_nets_ema.ckpt`` (with ``fan`` when present)."""
+    names = EMA_NETS + (("fan",) if nets_ema.get("fan") is not None else ())
+    return save_official(nets_ema, path, names)
