@@ -1,0 +1,417 @@
+"""A small SAMM-LV-style long video made from a real face photo, with scheduled expressions.
+
+The face is scikit-image's ``astronaut`` photo (shipped with the package, nothing downloaded).
+Expressions are real geometric warps of that photo: dlib's 68 landmarks are moved as the action
+unit moves them, and a thin-plate-spline displacement field carries the surrounding skin along
+(``cv2.remap``):
+
+- AU12 lip-corner puller: the mouth corners go up and out;
+- AU4 brow lowerer: the brows go down and towards each other;
+- AU45 blink: the upper lids close onto the lower lids.
+
+Each event rises (raised cosine) from onset to apex and falls back by offset; micro events last
+0.2-0.5 s, macro events 1-4 s (blinks are always short). The frames are greyscale JPEGs in the
+SAMM-LV layout ``<out>/frames/<subject>_<video>/<subject>_<video>_<NNNNN>.jpg`` (numbered from
+1), with ``<out>/annotations.csv`` and ``<out>/SAMM_LongVideos_Demo.xlsx`` in the SAMM-LV
+spreadsheet layout.
+
+Command line: ``python -m mesynth.video.demo --output DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from mesynth.video.annotations import write_annotations, write_samm_xlsx
+
+log = logging.getLogger(__name__)
+
+DEMO_SUBJECT = "900"
+DEMO_VIDEO = "1"
+DEMO_XLSX = "SAMM_LongVideos_Demo.xlsx"
+JPEG_QUALITY = 95
+MICRO_SECONDS = (0.2, 0.5)
+MACRO_SECONDS = (1.0, 4.0)
+GAP_SECONDS = (0.25, 0.7)
+INTENSITY = {"micro": 0.6, "macro": 1.0}
+AU_NAMES = {12: "lip corner puller", 4: "brow lowerer", 45: "blink"}
+# Levels at which each action unit's displacement field is computed; amplitudes in between are
+# blended linearly, so a frame costs one remap instead of one spline fit.
+FIELD_LEVELS = 24
+
+# Landmark displacements at full intensity, in units of the inter-ocular distance (x right,
+# y down, image left/right). Landmarks not listed stay put.
+AU12_DISPLACEMENT = {
+    48: (-0.07, -0.09),
+    54: (0.07, -0.09),
+    60: (-0.05, -0.07),
+    64: (0.05, -0.07),
+    49: (-0.03, -0.05),
+    53: (0.03, -0.05),
+    59: (-0.03, -0.04),
+    55: (0.03, -0.04),
+    61: (-0.015, -0.03),
+    63: (0.015, -0.03),
+    67: (-0.015, -0.025),
+    65: (0.015, -0.025),
+}
+AU4_DISPLACEMENT = {
+    17: (0.0, 0.03),
+    18: (0.01, 0.05),
+    19: (0.02, 0.08),
+    20: (0.03, 0.11),
+    21: (0.05, 0.13),
+    22: (-0.05, 0.13),
+    23: (-0.03, 0.11),
+    24: (-0.02, 0.08),
+    25: (-0.01, 0.05),
+    26: (0.0, 0.03),
+}
+BLINK_CLOSURE = 0.92  # fraction of the lid gap the upper lids travel
+# Per eye: upper lid, lower lid (corner to corner, left to right) and the brow above it.
+BLINK_EYES = (
+    ((36, 37, 38, 39), (36, 41, 40, 39), (17, 18, 19, 20, 21)),
+    ((42, 43, 44, 45), (42, 47, 46, 45), (22, 23, 24, 25, 26)),
+)
+# Share of the lid-to-brow skin that slides down with the closing lid.
+BLINK_SKIN = 0.7
+
+
+@dataclass
+class Event:
+    """One scheduled expression; frames are 0-based indices into the clip."""
+
+    action_unit: int
+    kind: str  # micro | macro
+    onset: int
+    apex: int
+    offset: int
+    intensity: float
+
+
+def schedule_events(num_frames: int, fps: float, seed: int = 0) -> list[Event]:
+    """Non-overlapping events cycling through AU12, AU4, AU45 and micro/macro lengths."""
+    rng = np.random.default_rng(seed)
+    seconds = num_frames / fps
+    order = [int(au) for au in rng.permutation([12, 4, 45])]
+    events: list[Event] = []
+    time = rng.uniform(0.1, 0.2)
+    step = 0
+    while True:
+        action_unit = order[step % 3]
+        kind = "micro" if step % 2 == 0 or action_unit == 45 else "macro"
+        step += 1
+        left = seconds - 0.05 - time
+        duration = rng.uniform(*(MICRO_SECONDS if kind == "micro" else MACRO_SECONDS))
+        if kind == "macro" and duration > left:
+            if left >= MACRO_SECONDS[0]:
+                duration = left
+            else:
+                kind, duration = "micro", rng.uniform(*MICRO_SECONDS)
+        if duration > left:
+            if left < MICRO_SECONDS[0]:
+                break
+            duration = left
+        onset = int(round(time * fps))
+        offset = min(num_frames - 1, int(round((time + duration) * fps)))
+        rise = rng.uniform(0.35, 0.5) if kind == "micro" else rng.uniform(0.2, 0.35)
+        apex = onset + max(1, int(round(rise * (offset - onset))))
+        intensity = 1.0 if action_unit == 45 else INTENSITY[kind]
+        events.append(Event(action_unit, kind, onset, apex, offset, intensity))
+        time += duration + rng.uniform(*GAP_SECONDS)
+    return events
+
+
+def envelopes(events: list[Event], num_frames: int) -> dict[int, np.ndarray]:
+    """Per action unit, its intensity in every frame (0 = neutral)."""
+    curves = {au: np.zeros(num_frames) for au in AU_NAMES}
+    frames = np.arange(num_frames, dtype=np.float64)
+    for event in events:
+        onset, apex, offset = event.onset, event.apex, event.offset
+        # Macro expressions hold their apex for half of the time left before the offset.
+        release = apex if event.kind == "micro" else apex + (offset - apex) // 2
+        curve = np.zeros(num_frames)
+        rising = (frames >= onset) & (frames <= apex)
+        curve[rising] = 0.5 - 0.5 * np.cos(np.pi * (frames[rising] - onset) / (apex - onset))
+        curve[(frames > apex) & (frames <= release)] = 1.0
+        falling = (frames > release) & (frames <= offset)
+        curve[falling] = 0.5 + 0.5 * np.cos(
+            np.pi * (frames[falling] - release) / max(1, offset - release)
+        )
+        curves[event.action_unit] = np.maximum(curves[event.action_unit], curve * event.intensity)
+    return curves
+
+
+class FaceWarper:
+    """Renders expressions of one greyscale face image by landmark-driven spline warps."""
+
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray):
+        self.image = image
+        self.landmarks = np.asarray(landmarks, dtype=np.float64)
+        self.iod = float(
+            np.linalg.norm(self.landmarks[42:48].mean(0) - self.landmarks[36:42].mean(0))
+        )
+        height, width = image.shape[:2]
+        self._grid_x, self._grid_y = np.meshgrid(
+            np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
+        )
+        self._fields: dict[tuple[int, int], tuple[tuple[int, int, int, int], np.ndarray]] = {}
+
+    def displacements(self, action_unit: int) -> dict[int, np.ndarray]:
+        """Landmark displacements (pixels) of ``action_unit`` at full intensity."""
+        if action_unit == 45:
+            return {
+                upper: (self.landmarks[lower] - self.landmarks[upper]) * BLINK_CLOSURE
+                for upper_lid, lower_lid, _ in BLINK_EYES
+                for upper, lower in zip(upper_lid[1:3], lower_lid[1:3], strict=True)
+            }
+        table = {12: AU12_DISPLACEMENT, 4: AU4_DISPLACEMENT}[action_unit]
+        return {i: np.array(d) * self.iod for i, d in table.items()}
+
+    def _field(self, action_unit: int, level: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
+        """Backward displacement field (region, HxWx2) at ``level / FIELD_LEVELS`` intensity."""
+        key = (action_unit, level)
+        if key not in self._fields:
+            amplitude = level / FIELD_LEVELS
+            if action_unit == 45:
+                self._fields[key] = self._blink_field(amplitude)
+            else:
+                self._fields[key] = self._spline_field(action_unit, amplitude)
+        return self._fields[key]
+
+    def _blink_field(self, amplitude: float) -> tuple[tuple[int, int, int, int], np.ndarray]:
+        """Upper lids slide down onto the lower lids, drawing the lid skin with them.
+
+        A smooth spline cannot fold the eye away under the lid, so each image column of an eye
+        is remapped piecewise linearly: the skin between brow and lid is stretched down to the
+        closing lid line, and the eye between that line and the lower lid is squeezed into the
+        thin gap that is left. At the eye corners the lid gap, and so the motion, is zero.
+        """
+        points = self.landmarks
+        eyes = [i for upper, lower, _ in BLINK_EYES for i in (*upper, *lower)]
+        brows = [i for _, _, brow in BLINK_EYES for i in brow]
+        height, width = self.image.shape[:2]
+        x0 = max(int(np.floor(points[eyes, 0].min())) - 2, 0)
+        x1 = min(int(np.ceil(points[eyes, 0].max())) + 2, width - 1)
+        y0 = max(int(np.floor(points[brows, 1].min())) - 2, 0)
+        y1 = min(int(np.ceil(points[eyes, 1].max())) + 2, height - 1)
+        ys, xs = np.mgrid[y0 : y1 + 1, x0 : x1 + 1].astype(np.float64)
+        columns = xs[0]
+        shift = np.zeros_like(ys)
+        for upper_lid, lower_lid, brow in BLINK_EYES:
+            upper, lower = points[list(upper_lid)], points[list(lower_lid)]
+            inside = (columns > upper[0, 0]) & (columns < upper[-1, 0])
+            lid = np.interp(columns, upper[:, 0], upper[:, 1])
+            bottom = np.interp(columns, lower[:, 0], lower[:, 1])
+            brow_line = np.interp(columns, points[list(brow), 0], points[list(brow), 1])
+            gap = np.maximum(bottom - lid, 0.0)
+            closed = lid + amplitude * BLINK_CLOSURE * gap
+            top = lid - BLINK_SKIN * np.maximum(lid - brow_line, 0.0)
+            source = ys.copy()
+            skin = (ys >= top) & (ys <= closed)
+            ratio = (lid - top) / np.maximum(closed - top, 1e-6)
+            source = np.where(skin, top + (ys - top) * ratio, source)
+            eye = (ys > closed) & (ys <= bottom)
+            squeeze = gap / np.maximum(bottom - closed, 1e-6)
+            source = np.where(eye, lid + (ys - closed) * squeeze, source)
+            shift += np.where(inside, source - ys, 0.0)
+        shift = cv2.GaussianBlur(shift.astype(np.float32), (0, 0), 0.8)
+        field = np.stack([np.zeros_like(shift), shift], axis=-1)
+        return (x0, y0, x1, y1), field
+
+    def _spline_field(
+        self, action_unit: int, amplitude: float
+    ) -> tuple[tuple[int, int, int, int], np.ndarray]:
+        """Thin-plate spline through the moved landmarks, the still ones and the region border."""
+        from scipy.interpolate import RBFInterpolator
+
+        moves = self.displacements(action_unit)
+        moved = np.array(list(moves))
+        targets = self.landmarks[moved] + amplitude * np.array(list(moves.values()))
+        # Region: around the moving points, wide enough for the skin to follow smoothly.
+        margin = 0.6 * self.iod
+        height, width = self.image.shape[:2]
+        x0, y0 = np.floor(self.landmarks[moved].min(0) - margin).astype(int)
+        x1, y1 = np.ceil(self.landmarks[moved].max(0) + margin).astype(int)
+        x0, y0 = max(x0, 0), max(y0, 0)
+        x1, y1 = min(x1, width - 1), min(y1, height - 1)
+        still = [i for i in range(len(self.landmarks)) if i not in moves]
+        anchors = [self.landmarks[i] for i in still]
+        anchors = [p for p in anchors if x0 < p[0] < x1 and y0 < p[1] < y1]
+        # Zero displacement along the region's border so the field ends there seamlessly.
+        spacing = max(4.0, 0.1 * self.iod)
+        for xs in np.linspace(x0, x1, max(2, int((x1 - x0) / spacing))):
+            anchors += [(xs, y0), (xs, y1)]
+        for ys in np.linspace(y0, y1, max(2, int((y1 - y0) / spacing)))[1:-1]:
+            anchors += [(x0, ys), (x1, ys)]
+        centres = np.vstack([targets, np.array(anchors)])
+        # The output pixel at a moved landmark's target shows the photo at the landmark.
+        values = np.vstack([self.landmarks[moved] - targets, np.zeros((len(anchors), 2))])
+        spline = RBFInterpolator(centres, values, kernel="thin_plate_spline")
+        ys, xs = np.mgrid[y0 : y1 + 1, x0 : x1 + 1]
+        points = np.column_stack([xs.ravel(), ys.ravel()]).astype(np.float64)
+        field = spline(points).reshape(ys.shape[0], ys.shape[1], 2).astype(np.float32)
+        return (x0, y0, x1, y1), field
+
+    def render(self, intensities: dict[int, float]) -> np.ndarray:
+        """The face with each action unit at the given intensity (0..1)."""
+        active = {au: min(1.0, float(v)) for au, v in intensities.items() if v > 1e-3}
+        if not active:
+            return self.image
+        map_x, map_y = self._grid_x.copy(), self._grid_y.copy()
+        for action_unit, intensity in active.items():
+            position = intensity * FIELD_LEVELS
+            low = int(np.floor(position))
+            high = min(low + 1, FIELD_LEVELS)
+            weight = position - low
+            for level, share in ((low, 1.0 - weight), (high, weight)):
+                if share <= 0 or level == 0:
+                    continue
+                (x0, y0, x1, y1), field = self._field(action_unit, level)
+                map_x[y0 : y1 + 1, x0 : x1 + 1] += share * field[:, :, 0]
+                map_y[y0 : y1 + 1, x0 : x1 + 1] += share * field[:, :, 1]
+        return cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def demo_face(frame_size: int = 400, detector=None) -> tuple[np.ndarray, np.ndarray]:
+    """Greyscale square crop around the astronaut's face, and its 68 landmarks."""
+    from skimage.data import astronaut
+
+    from mesynth.faces.landmarks import LandmarkDetector
+
+    detector = detector or LandmarkDetector()
+    photo = astronaut()
+    landmarks = detector.detect(photo)
+    if landmarks is None:
+        raise RuntimeError("dlib found no face in skimage.data.astronaut(); check dlib's install")
+    low, high = landmarks.min(0), landmarks.max(0)
+    centre = (low + high) / 2 - np.array([0.0, 0.1]) * (high - low)  # leave room for the hair
+    side = min(2.4 * float((high - low).max()), float(min(photo.shape[:2])))
+    x0, y0 = np.clip(centre - side / 2, 0, np.array(photo.shape[1::-1]) - side).astype(int)
+    crop = photo[y0 : y0 + int(side), x0 : x0 + int(side)]
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    interpolation = cv2.INTER_CUBIC if frame_size > side else cv2.INTER_AREA
+    face = cv2.resize(grey, (frame_size, frame_size), interpolation=interpolation)
+    face_landmarks = detector.detect(face)
+    if face_landmarks is None:
+        raise RuntimeError(
+            f"dlib found no face in the {frame_size} px demo crop; use a larger size"
+        )
+    return face, face_landmarks
+
+
+def demo_annotations(events: list[Event], subject: str, video_id: str) -> pd.DataFrame:
+    """The schedule as an annotation table (frame numbers as in the file names: index + 1)."""
+    rows = []
+    for number, event in enumerate(events, start=1):
+        rows.append(
+            {
+                "video": video_id,
+                "subject": subject,
+                "onset": event.onset + 1,
+                "apex": event.apex + 1,
+                "offset": event.offset + 1,
+                "type": event.kind,
+                "action_units": str(event.action_unit),
+                "expression": f"{video_id}_{number}",
+                "intensity": round(event.intensity, 3),
+                "notes": f"demo warp: AU{event.action_unit} {AU_NAMES[event.action_unit]}",
+                "quirks": "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def make_demo(
+    output_dir: str | Path,
+    seconds: float = 10.0,
+    fps: float = 200,
+    seed: int = 0,
+    frame_size: int = 400,
+    progress: bool = True,
+) -> Path:
+    """Write the demo dataset under ``output_dir`` and return ``output_dir``.
+
+    Frames: ``<output_dir>/frames/900_1/900_1_NNNNN.jpg`` (open with
+    ``open_sources(<output_dir>/frames)``), annotations: ``<output_dir>/annotations.csv`` and
+    ``<output_dir>/SAMM_LongVideos_Demo.xlsx``.
+    """
+    output_dir = Path(output_dir)
+    num_frames = int(round(seconds * fps))
+    if num_frames < 1:
+        raise ValueError(f"seconds * fps must give at least one frame, got {seconds} * {fps}")
+    video_id = f"{DEMO_SUBJECT}_{DEMO_VIDEO}"
+    events = schedule_events(num_frames, fps, seed)
+    curves = envelopes(events, num_frames)
+    face, landmarks = demo_face(frame_size)
+    warper = FaceWarper(face, landmarks)
+
+    final_dir = output_dir / "frames" / video_id
+    temp_dir = final_dir.with_name(video_id + ".partial")
+    if temp_dir.exists():
+        shutil.rmtree(temp_dir)
+    temp_dir.mkdir(parents=True)
+    neutral = _encode(face)
+    width = max(5, len(str(num_frames)))
+    for index in tqdm(range(num_frames), desc="demo frames", unit="frame", disable=not progress):
+        intensities = {au: curve[index] for au, curve in curves.items()}
+        frame = warper.render(intensities)
+        data = neutral if frame is face else _encode(frame)
+        (temp_dir / f"{video_id}_{index + 1:0{width}d}.jpg").write_bytes(data)
+
+    table = demo_annotations(events, DEMO_SUBJECT, video_id)
+    write_annotations(table, output_dir / "annotations.csv")
+    write_samm_xlsx(
+        table,
+        output_dir / DEMO_XLSX,
+        preamble=(
+            "SAMM Long Videos - mesynth demo clip",
+            f"astronaut photo, {num_frames} frames at {fps:g} fps, seed {seed}",
+            "Frame numbers as in the file names (first frame = 1)",
+            "",
+        ),
+    )
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    temp_dir.rename(final_dir)
+    log.info(
+        "demo: %d frames, %d expressions (%s) in %s",
+        num_frames,
+        len(events),
+        ", ".join(f"AU{e.action_unit} {e.kind}" for e in events),
+        output_dir,
+    )
+    return output_dir
+
+
+def _encode(frame: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError("JPEG encoding of a demo frame failed")
+    return data.tobytes()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--output", default="data/demo", help="dataset folder (default data/demo)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--fps", type=float, default=200.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", type=int, default=400, help="frame side in pixels")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    path = make_demo(args.output, args.seconds, args.fps, args.seed, args.size)
+    print(path)
+
+
+if __name__ == "__main__":
+    main()
