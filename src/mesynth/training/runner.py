@@ -1,0 +1,165 @@
+"""``python train.py``: compose the pieces from the Hydra config and fit."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from lightning.pytorch.strategies import DDPStrategy
+from munch import Munch
+from omegaconf import DictConfig, OmegaConf
+
+from mesynth.training.callbacks import IterationCheckpoint, IterationProgress, SampleGrids
+from mesynth.training.finetune import (
+    apply_start_weights,
+    freeze,
+    load_landmark_weights,
+    read_start_weights,
+)
+from mesynth.training.module import StarGANModule
+
+log = logging.getLogger(__name__)
+
+DDP_START_METHODS = {
+    "ddp": "popen",
+    "ddp_spawn": "spawn",
+    "ddp_fork": "fork",
+    "ddp_notebook": "fork",
+    "ddp_forkserver": "forkserver",
+}
+
+
+def _container(node):
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def requested_devices(trainer_cfg: DictConfig) -> int:
+    """How many processes the trainer settings ask for on this node (best effort)."""
+    devices = trainer_cfg.get("devices", 1)
+    accelerator = str(trainer_cfg.get("accelerator", "auto"))
+    if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():
+        devices = int(devices)
+    if isinstance(devices, str) and "," in devices:
+        return len([d for d in devices.split(",") if d.strip()])
+    if devices in ("auto", -1):
+        if accelerator == "cpu" or not torch.cuda.is_available():
+            return 1
+        return torch.cuda.device_count()
+    if isinstance(devices, int):
+        return devices
+    return len(list(devices))
+
+
+def resolve_strategy(trainer_cfg: DictConfig):
+    """DDP needs ``find_unused_parameters``: each of the four updates uses a different subset
+    of the networks (e.g. the reference-guided ones never touch the mapping network)."""
+    strategy = trainer_cfg.get("strategy", "auto")
+    if not isinstance(strategy, str):
+        return hydra.utils.instantiate(strategy)
+    name = strategy.lower()
+    several = requested_devices(trainer_cfg) > 1 or int(trainer_cfg.get("num_nodes", 1)) > 1
+    if name == "auto" and several:
+        name = "ddp"
+    if name.startswith("ddp"):
+        base = name.removesuffix("_find_unused_parameters_true")
+        if base not in DDP_START_METHODS:
+            raise ValueError(
+                f"trainer.strategy={strategy} is not supported for training; use one of "
+                f"{sorted(DDP_START_METHODS)} (mesynth adds find_unused_parameters=True)"
+            )
+        # Buffers are constants (landmark-net statistics, the high-pass kernel): no broadcasts.
+        return DDPStrategy(
+            start_method=DDP_START_METHODS[base],
+            find_unused_parameters=True,
+            broadcast_buffers=False,
+        )
+    return strategy
+
+
+def build_logger(cfg: DictConfig):
+    if cfg.get("logger") is None or "_target_" not in cfg.logger:
+        return False
+    logger = hydra.utils.instantiate(cfg.logger)
+    return logger
+
+
+def build_module(cfg: DictConfig, domains: list[str]) -> StarGANModule:
+    """The module with its starting weights: from scratch (He init) or a checkpoint."""
+    model = cfg.model
+    module = StarGANModule(
+        net=_container(model.net),
+        domains=domains,
+        optim=_container(model.optim),
+        loss=_container(model.loss),
+        ema_beta=float(model.ema_beta),
+        total_iters=int(cfg.schedule.total_iters),
+        log_every=int(cfg.schedule.log_every),
+    )
+    finetune = cfg.finetune
+    resuming = cfg.get("ckpt_path") is not None
+    landmarks_loaded = False
+    if finetune.checkpoint and not resuming:
+        start = read_start_weights(finetune.checkpoint, model.wing_path, finetune.discriminator)
+        landmarks_loaded = apply_start_weights(
+            module,
+            start,
+            checkpoint_domains=finetune.checkpoint_domains,
+            domain_map=finetune.domain_map,
+            new_domains=finetune.new_domains,
+        )
+    if module.fan is not None and not landmarks_loaded and not resuming:
+        load_landmark_weights(module, model.wing_path)
+    freeze(module, finetune.freeze)
+    return module
+
+
+def run(cfg: DictConfig) -> Munch:
+    """Train (or fine-tune, or resume) as configured; returns the trainer, module, data."""
+    L.seed_everything(int(cfg.seed), workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    if cfg.get("ckpt_path") is not None and not Path(cfg.ckpt_path).is_file():
+        raise FileNotFoundError(
+            f"ckpt_path={cfg.ckpt_path} does not exist; give a Lightning checkpoint of a "
+            "previous run, e.g. outputs/train/<run>/checkpoints/last.ckpt"
+        )
+    datamodule = hydra.utils.instantiate(
+        cfg.data, img_size=int(cfg.model.net.img_size), seed=int(cfg.seed)
+    )
+    datamodule.setup("fit")
+    module = build_module(cfg, datamodule.domains)
+
+    samples = cfg.samples
+    inputs = datamodule.sample_batch(int(samples.num_sources))
+    generator = torch.Generator().manual_seed(int(samples.seed))
+    z_codes = torch.randn(
+        int(samples.num_latents), 1, module.net_config.latent_dim, generator=generator
+    )
+    schedule = cfg.schedule
+    callbacks = [
+        IterationProgress(int(schedule.total_iters)),
+        IterationCheckpoint(output_dir / "checkpoints", int(schedule.save_every)),
+        SampleGrids(inputs, z_codes, output_dir / "samples", int(schedule.sample_every)),
+    ]
+    if int(schedule.eval_every) > 0:
+        from mesynth.training.metrics import MetricsCallback
+
+        callbacks.append(
+            MetricsCallback(cfg.metrics, datamodule, output_dir / "metrics", schedule.eval_every)
+        )
+    logger = build_logger(cfg)
+    if logger:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trainer = hydra.utils.instantiate(
+        cfg.trainer,
+        logger=logger,
+        callbacks=callbacks,
+        strategy=resolve_strategy(cfg.trainer),
+        # The sampler draws each process's share itself (see BalancedPairSampler).
+        use_distributed_sampler=False,
+    )
+    log.info("output directory: %s", output_dir)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    return Munch(trainer=trainer, module=module, datamodule=datamodule, output_dir=output_dir)
