@@ -259,6 +259,7 @@ class StarGANModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[CHECKPOINT_KEY] = {
             "iteration": self.iteration,
+            "world_size": self.trainer.world_size if self._trainer is not None else 1,
             "domains": list(self.domains),
             "net_config": self.net_config.to_dict(),
         }

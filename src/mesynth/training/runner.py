@@ -80,10 +80,12 @@ def resolve_strategy(trainer_cfg: DictConfig):
 
 
 def build_logger(cfg: DictConfig):
+    """The configured logger; none for `logger=none` and for fast_dev_run (as Lightning)."""
     if cfg.get("logger") is None or "_target_" not in cfg.logger:
         return False
-    logger = hydra.utils.instantiate(cfg.logger)
-    return logger
+    if cfg.trainer.get("fast_dev_run"):
+        return False
+    return hydra.utils.instantiate(cfg.logger)
 
 
 def build_module(cfg: DictConfig, domains: list[str]) -> StarGANModule:

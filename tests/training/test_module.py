@@ -1,0 +1,120 @@
+"""EMA, the lambda_ds schedule, He initialisation and the per-iteration update schedule."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+
+from mesynth.training.data import FaceDomainDataModule
+from mesynth.training.ema import ema_copy, lambda_ds_at, update_ema
+from mesynth.training.module import StarGANModule, he_init
+
+NET = {"img_size": 64, "style_dim": 64, "latent_dim": 16, "max_conv_dim": 64, "w_hpf": 0.0}
+OPTIM = {"lr": 1e-4, "mapping_lr": 1e-6, "betas": [0.0, 0.99], "weight_decay": 1e-4}
+LOSS = {"lambda_reg": 1.0, "lambda_sty": 1.0, "lambda_ds": 1.0, "ds_iter": 4, "lambda_cyc": 1.0}
+
+
+def test_update_ema_is_the_reference_lerp_on_parameters():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    average = ema_copy(net)
+    assert not any(p.requires_grad for p in average.parameters())
+    before = {k: v.clone() for k, v in average.state_dict().items()}
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.add_(1.0)
+        net[1].running_mean.fill_(5.0)
+    update_ema(net, average, beta=0.9)
+    for name, parameter in net.named_parameters():
+        expected = 0.9 * before[name] + 0.1 * parameter.detach()
+        assert torch.allclose(average.state_dict()[name], expected, atol=1e-7)
+    # Buffers are not averaged (as in the reference).
+    assert torch.equal(average[1].running_mean, before["1.running_mean"])
+    update_ema(net, average, beta=0.0)
+    assert torch.equal(average[0].weight, net[0].weight.detach())
+
+
+def test_lambda_ds_decays_linearly_to_zero_like_the_reference():
+    initial, ds_iter = 2.0, 8
+    # The reference subtracts initial/ds_iter after every iteration while the value is > 0.
+    value, reference = initial, []
+    for _ in range(12):
+        reference.append(value)
+        if value > 0:
+            value -= initial / ds_iter
+    ours = [lambda_ds_at(i, initial, ds_iter) for i in range(12)]
+    assert ours[:9] == pytest.approx(reference[:9], abs=1e-12)
+    assert ours[0] == 2.0 and ours[4] == 1.0 and ours[8:] == [0.0] * 4
+    assert lambda_ds_at(50, 1.5, 0) == 1.5  # ds_iter <= 0 keeps it constant
+
+
+def test_he_init_uses_fan_in_relu_gain_and_zero_bias():
+    torch.manual_seed(0)
+    conv, linear = nn.Conv2d(64, 128, 3), nn.Linear(512, 2048)
+    for layer in (conv, linear):
+        nn.init.constant_(layer.bias, 1.0)
+        he_init(layer)
+        assert torch.equal(layer.bias, torch.zeros_like(layer.bias))
+    assert conv.weight.std().item() == pytest.approx((2 / (64 * 9)) ** 0.5, rel=0.03)
+    assert linear.weight.std().item() == pytest.approx((2 / 512) ** 0.5, rel=0.03)
+
+
+def test_module_rejects_a_domain_count_that_contradicts_the_data():
+    with pytest.raises(ValueError, match="num_domains=3 but the data has 2 domains"):
+        StarGANModule({**NET, "num_domains": 3}, ["a", "b"], OPTIM, LOSS)
+
+
+def test_one_iteration_follows_the_reference_update_schedule(face_folder, tmp_path):
+    """D twice (lr 1e-4), G + M + S with latent codes, then G alone with references; EMA 0.999.
+
+    Adam's first step moves every weight by at most lr, so the largest change tells how many
+    steps a network took and with which learning rate."""
+    torch.manual_seed(0)
+    module = StarGANModule(NET, ["glasses", "plain"], OPTIM, LOSS, ema_beta=0.999, total_iters=1)
+    start = {
+        name: {k: v.clone() for k, v in module.nets[name].state_dict().items()}
+        for name in ("generator", "mapping_network", "style_encoder", "discriminator")
+    }
+    for name in ("generator", "mapping_network", "style_encoder"):
+        for key, value in module.nets_ema[name].state_dict().items():
+            assert torch.equal(value, start[name][key])  # EMA starts as a copy
+    data = FaceDomainDataModule(
+        layout="folder",
+        root=str(face_folder),
+        img_size=64,
+        batch_size=1,
+        num_workers=0,
+        min_size=32,
+    )
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, datamodule=data)
+    assert module.iteration == 1
+    assert trainer.global_step == 4  # Lightning counts the four optimiser steps
+
+    def largest_change(name: str) -> float:
+        current = module.nets[name].state_dict()
+        return max((current[k] - start[name][k]).abs().max().item() for k in start[name])
+
+    lr = OPTIM["lr"]
+    # (5% slack: float32 rounding of the weights themselves.)
+    assert 0.5e-6 < largest_change("mapping_network") <= 1.05e-6  # one step, lr 1e-6
+    assert 0.5 * lr < largest_change("style_encoder") <= 1.05 * lr  # one step (latent only)
+    assert largest_change("generator") > 1.2 * lr  # two steps
+    assert largest_change("discriminator") > 1.2 * lr  # two steps
+    for name in ("generator", "mapping_network", "style_encoder"):
+        current = dict(module.nets[name].named_parameters())
+        for key, average in module.nets_ema[name].named_parameters():
+            expected = torch.lerp(current[key].detach(), start[name][key], 0.999)
+            assert torch.allclose(average, expected, atol=1e-9), key
+    assert module.last_losses["G/lambda_ds"] == 1.0
+    assert module.lambda_ds == pytest.approx(0.75)  # next iteration: 1 - 1/ds_iter
