@@ -1,0 +1,159 @@
+"""Reading OpenFace 2.x FeatureExtraction CSVs, the common currency of every AU backend.
+
+Every backend ends in one CSV per video and side with OpenFace's column names (``frame,
+face_id, timestamp, confidence, success, AU01_r, ...``), so the statistics never care which
+backend made them. :class:`OpenFaceCSVBackend` is the backend for CSVs that already exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mesynth.evaluation.au.base import AUInputs, CSVPairs
+from mesynth.evaluation.common import INTENSITY_AUS, EvaluationInputError, intensity_column
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("frame", "success", "confidence")
+
+
+def read_openface_csv(
+    path: str | Path, aus: list[str] | tuple[str, ...] | None = None
+) -> pd.DataFrame:
+    """Read one OpenFace CSV; returns its columns (names stripped) sorted by frame.
+
+    Checks what the statistics rely on: the columns ``frame, success, confidence`` and the
+    intensity columns of ``aus`` (default: whichever of the 17 intensity AUs the file has, at
+    least one), one face per frame, and no missing or non-numeric values, which is what a
+    truncated or damaged file looks like.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"AU file {path} not found")
+    try:
+        table = pd.read_csv(path, skipinitialspace=True)
+    except pd.errors.EmptyDataError as error:
+        raise EvaluationInputError(
+            f"AU file {path} is empty; re-run the AU extraction for this video"
+        ) from error
+    except pd.errors.ParserError as error:
+        raise EvaluationInputError(
+            f"AU file {path} is not a readable CSV ({error}); re-run the AU extraction"
+        ) from error
+    # Older OpenFace writes ", AU01_r" headers: the names carry a leading space.
+    table.columns = [str(column).strip() for column in table.columns]
+
+    wanted = (
+        list(aus)
+        if aus is not None
+        else [au for au in INTENSITY_AUS if intensity_column(au) in table.columns]
+    )
+    if not wanted:
+        raise EvaluationInputError(
+            f"AU file {path} has no AU intensity columns (expected some of "
+            f"{', '.join(intensity_column(au) for au in INTENSITY_AUS)}); found columns "
+            f"{list(table.columns)[:12]}... Run OpenFace FeatureExtraction with -aus"
+        )
+    needed = list(REQUIRED_COLUMNS) + [intensity_column(au) for au in wanted]
+    missing = [column for column in needed if column not in table.columns]
+    if missing:
+        raise EvaluationInputError(
+            f"AU file {path} lacks the column(s) {missing}; expected OpenFace FeatureExtraction "
+            "output (frame, face_id, timestamp, confidence, success, AUxx_r ...). Re-run the "
+            "extraction with -aus, or restrict the comparison with aus=[...]"
+        )
+    if table.empty:
+        raise EvaluationInputError(
+            f"AU file {path} has a header but no rows; re-run the extraction"
+        )
+
+    values = table[needed].apply(pd.to_numeric, errors="coerce")
+    bad_rows = np.flatnonzero(values.isna().any(axis=1).to_numpy())
+    if bad_rows.size:
+        first = int(bad_rows[0])
+        columns = [c for c in needed if pd.isna(values.iloc[first][c])]
+        raise EvaluationInputError(
+            f"AU file {path} has missing or non-numeric values in {bad_rows.size} row(s), first "
+            f"at data row {first + 1} (line {first + 2}) in {columns}; the file looks truncated "
+            "or damaged. Re-run the AU extraction for this video"
+        )
+    table[needed] = values
+    if "face_id" in table.columns and table["face_id"].nunique() > 1:
+        raise EvaluationInputError(
+            f"AU file {path} has rows for several faces (face_id {sorted(table['face_id'].unique())}); "
+            "evaluation compares one face per frame. Use OpenFace FeatureExtraction (one face), "
+            "not FaceLandmarkVidMulti"
+        )
+    frames = table["frame"].to_numpy()
+    if np.any(np.diff(frames) <= 0):
+        table = table.sort_values("frame", kind="stable").reset_index(drop=True)
+        if np.any(np.diff(table["frame"].to_numpy()) == 0):
+            raise EvaluationInputError(
+                f"AU file {path} lists some frame numbers twice; re-run the extraction"
+            )
+    return table
+
+
+def list_csvs(directory: Path, setting: str) -> dict[str, Path]:
+    """``<video>.csv`` files of a directory by video id; an error names ``setting`` if absent."""
+    if not directory.is_dir():
+        raise EvaluationInputError(
+            f"{setting}={directory} is not a directory; point {setting} at the folder holding "
+            "one OpenFace CSV per video (<video>.csv)"
+        )
+    found = {path.stem: path for path in sorted(directory.glob("*.csv"))}
+    if not found:
+        raise EvaluationInputError(
+            f"{setting}={directory} holds no .csv files; expected one OpenFace CSV per video "
+            "named <video>.csv"
+        )
+    return found
+
+
+def pair_csvs(
+    original: dict[str, Path], synthetic: dict[str, Path], videos: list[str] | None
+) -> CSVPairs:
+    """Match the two sides' CSVs by video id; a video on one side only is an error."""
+    if videos is not None:
+        for name, side in (("original", original), ("synthetic", synthetic)):
+            absent = [video for video in videos if video not in side]
+            if absent:
+                raise EvaluationInputError(
+                    f"videos={absent} requested but the {name} side has no CSV for them "
+                    f"(have {sorted(side)[:10]}...); fix `videos` or add the files"
+                )
+        return {video: (original[video], synthetic[video]) for video in videos}
+    only_original = sorted(set(original) - set(synthetic))
+    only_synthetic = sorted(set(synthetic) - set(original))
+    if only_original or only_synthetic:
+        parts = []
+        if only_original:
+            example = original[only_original[0]]
+            parts.append(f"{len(only_original)} only in the originals (e.g. {example})")
+        if only_synthetic:
+            example = synthetic[only_synthetic[0]]
+            parts.append(f"{len(only_synthetic)} only in the synthetic set (e.g. {example})")
+        raise EvaluationInputError(
+            "the two sides do not hold the same videos: "
+            + "; ".join(parts)
+            + ". Add the missing CSVs, or choose the videos to compare with videos=[...]"
+        )
+    return {video: (original[video], synthetic[video]) for video in sorted(original)}
+
+
+class OpenFaceCSVBackend:
+    """AU intensities from OpenFace CSVs made beforehand: ``<dir>/<video>.csv`` on each side."""
+
+    name = "openface_csv"
+    needs_frames = False
+
+    def csv_pairs(self, inputs: AUInputs) -> CSVPairs:
+        original = list_csvs(inputs.original_dir, "original_dir")
+        synthetic = list_csvs(inputs.synthetic_dir, "synthetic_dir")
+        pairs = pair_csvs(original, synthetic, inputs.videos)
+        log.info("comparing OpenFace CSVs of %d videos", len(pairs))
+        return pairs

@@ -1,0 +1,278 @@
+"""Original and synthetic frames of one video, side by side, at the synthetic frame size.
+
+Synthesis cropped (and scaled) every original frame before generating; to compare like with
+like the originals are cropped here with the very crop it saved (``<synthetic>/crops/<video>.json``)
+and scaled to the synthetic frame size, as the SAMM-SYNTH paper compared 256x256 faces.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mesynth.evaluation.common import EvaluationInputError
+from mesynth.faces.crop import Crop
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mkv", ".avi", ".mov", ".mp4"}
+# Folders of a synthesis output that are not videos.
+NON_VIDEO_DIRS = {"crops", "figures", "au", "wandb", "logs", "csv"}
+
+
+@dataclass
+class VideoPair:
+    """One video's original and synthetic frames, read on demand, original cropped to match."""
+
+    video_id: str
+    original: object  # mesynth.video.sources.VideoSource
+    synthetic: object
+    crop: Crop | None
+    length: int
+    reference: Path | None = None  # the reference image synthesis used, when recorded
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the synthetic frames, which the originals are brought to."""
+        return tuple(self.synthetic.frame_size)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def original_frame(self, index: int) -> np.ndarray:
+        return self._fit(self.original.read_frame(index), index)
+
+    def synthetic_frame(self, index: int) -> np.ndarray:
+        return self.synthetic.read_frame(index)
+
+    def frame(self, side: str, index: int) -> np.ndarray:
+        if side == "original":
+            return self.original_frame(index)
+        if side == "synthetic":
+            return self.synthetic_frame(index)
+        raise ValueError(f"side must be 'original' or 'synthetic', not {side!r}")
+
+    def frames(
+        self, side: str, indices: Iterable[int] | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, frame) of one side; sequential reads when ``indices`` is None."""
+        if indices is None:
+            source = self.original if side == "original" else self.synthetic
+            for index, frame in source.iter_frames(0, self.length):
+                yield index, (self._fit(frame, index) if side == "original" else frame)
+            return
+        for index in indices:
+            yield index, self.frame(side, index)
+
+    def frame_numbers(self) -> list[int]:
+        """Source frame numbers of the compared frames (annotation frame numbers refer to these)."""
+        return list(self.original.frame_numbers[: self.length])
+
+    def _fit(self, frame: np.ndarray, index: int) -> np.ndarray:
+        if self.crop is not None:
+            frame = self.crop.apply(frame, index)
+        height, width = self.size
+        if frame.shape[:2] != (height, width):
+            shrinking = frame.shape[0] > height or frame.shape[1] > width
+            interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+            frame = cv2.resize(frame, (width, height), interpolation=interpolation)
+        return frame
+
+
+def _open_sources(path: Path, layout: str) -> list:
+    # Imported here so that CSV-only evaluations never need the video stack.
+    from mesynth.video.sources import open_sources
+
+    return open_sources(path, layout=layout)
+
+
+def _is_frame_folder(path: Path) -> bool:
+    return any(child.suffix.lower() in IMAGE_SUFFIXES for child in path.iterdir())
+
+
+@dataclass
+class SyntheticSet:
+    """The synthetic videos of a folder, and what synthesis recorded about them."""
+
+    sources: dict[str, object]  # synthetic video id -> VideoSource
+    source_video: dict[str, str]  # synthetic video id -> original video id
+    manifest: dict[str, dict]  # synthetic video id -> manifest entry (empty without manifest)
+    unfinished: list[str]  # in the manifest but not done (or its frames are missing)
+
+
+def _read_manifest(root: Path) -> dict[str, dict] | None:
+    path = root / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        return dict(json.loads(path.read_text()).get("videos", {}))
+    except json.JSONDecodeError as error:
+        raise EvaluationInputError(
+            f"{path} is not valid JSON ({error}); it is written by `python infer.py` - re-run "
+            "synthesis into this folder to rewrite it"
+        ) from error
+
+
+def open_synthetic(root: Path) -> SyntheticSet:
+    """The synthetic videos under ``root``.
+
+    A synthesis output (it has ``manifest.json`` or ``crops/``) holds ``<video>/`` PNG folders
+    and/or ``<video>.mkv`` files, and its manifest says which original each came from; anything
+    else is read like a dataset (layout auto-detected), ids matching the originals'.
+    """
+    if not root.exists():
+        raise EvaluationInputError(
+            f"synthetic frames {root} do not exist; set synthetic_dir (or synthetic_frames) to the "
+            "output_dir of `python infer.py`"
+        )
+    manifest = _read_manifest(root)
+    if manifest is None and not (root / "crops").is_dir():
+        sources = {source.video_id: source for source in _open_sources(root, "auto")}
+        return SyntheticSet(sources, {video: video for video in sources}, {}, [])
+    sources: dict[str, object] = {}
+    for child in sorted(root.iterdir()):
+        if child.name.startswith(".") or ".partial" in child.name:
+            continue
+        if child.is_dir() and child.name not in NON_VIDEO_DIRS and _is_frame_folder(child):
+            sources[child.name] = _open_sources(child, "folder")[0]
+    for child in sorted(root.iterdir()):
+        if child.name.startswith(".") or ".partial" in child.name or ".preview." in child.name:
+            continue
+        if child.is_file() and child.suffix.lower() in VIDEO_SUFFIXES:
+            video_id = child.stem
+            if video_id in sources:
+                log.info("%s: using the PNG frames, not %s", video_id, child.name)
+                continue
+            sources[video_id] = _open_sources(child, "video")[0]
+    manifest = manifest or {}
+    unfinished = sorted(
+        video
+        for video, entry in manifest.items()
+        if entry.get("status", "done") != "done" or video not in sources
+    )
+    if not sources:
+        raise EvaluationInputError(
+            f"synthesis output {root} holds no finished videos (no <video>/ PNG folders or "
+            "<video>.mkv files); run or finish `python infer.py` first"
+        )
+    source_video = {
+        video: str(manifest.get(video, {}).get("source_video", video)) for video in sources
+    }
+    return SyntheticSet(sources, source_video, manifest, unfinished)
+
+
+def resolve_crops_dir(crops_dir: str | Path | None, synthetic_root: Path) -> Path | None:
+    """The crop folder to use: the configured one (must exist) or ``<synthetic>/crops`` if any."""
+    if crops_dir is not None:
+        path = Path(crops_dir)
+        if not path.is_dir():
+            raise EvaluationInputError(
+                f"crops_dir={path} is not a directory; point it at the crops/ folder of the "
+                "synthesis output, or set crops_dir=null"
+            )
+        return path
+    default = synthetic_root / "crops"
+    return default if default.is_dir() else None
+
+
+def open_pairs(
+    original_root: str | Path,
+    synthetic_root: str | Path,
+    *,
+    original_layout: str = "auto",
+    crops_dir: str | Path | None = None,
+    videos: list[str] | None = None,
+    align: str = "error",
+) -> list[VideoPair]:
+    """Pair the original and synthetic videos by id, with the originals' crops."""
+    original_root, synthetic_root = Path(original_root), Path(synthetic_root)
+    if not original_root.exists():
+        demo = original_root.name == "frames" and original_root.parent.name == "demo"
+        raise EvaluationInputError(
+            f"original frames {original_root} do not exist; set original_dir (or "
+            "original_frames) to the dataset that was synthesised"
+            + ("; this default is the demo clip: make it with `make demo`" if demo else "")
+        )
+    originals = {s.video_id: s for s in _open_sources(original_root, original_layout)}
+    synthetic = open_synthetic(synthetic_root)
+    unfinished = [v for v in synthetic.unfinished if videos is None or v in videos]
+    if unfinished:
+        entry = synthetic.manifest[unfinished[0]]
+        state = entry.get("status") if entry.get("status", "done") != "done" else "frames missing"
+        raise EvaluationInputError(
+            f"{synthetic_root / 'manifest.json'}: {len(unfinished)} video(s) are not finished (e.g. "
+            f"{unfinished[0]}: {state}); re-run `python infer.py` with the same output_dir to "
+            "finish them, or choose the finished ones with videos=[...]"
+        )
+    if videos is not None:
+        absent = [video for video in videos if video not in synthetic.sources]
+        if absent:
+            raise EvaluationInputError(
+                f"videos={absent} requested but {synthetic_root} has no such synthetic video "
+                f"(have {sorted(synthetic.sources)[:10]}); fix `videos`"
+            )
+        chosen = list(videos)
+    else:
+        chosen = sorted(synthetic.sources)
+    without_original = [v for v in chosen if synthetic.source_video[v] not in originals]
+    if without_original:
+        video = without_original[0]
+        raise EvaluationInputError(
+            f"{len(without_original)} synthetic video(s) have no original in {original_root} "
+            f"(e.g. {video}, made from {synthetic.source_video[video]!r}); point original_dir "
+            "at the dataset that was synthesised, or choose videos=[...]"
+        )
+    unpaired = sorted(set(originals) - {synthetic.source_video[v] for v in chosen})
+    if unpaired and videos is None:
+        if not synthetic.manifest:
+            raise EvaluationInputError(
+                f"{len(unpaired)} original video(s) have no synthetic version in "
+                f"{synthetic_root} (e.g. {unpaired[0]}); finish their synthesis, or choose the "
+                "videos to compare with videos=[...]"
+            )
+        # The synthesis run chose its videos (its manifest lists them); the rest were not asked for.
+        log.info(
+            "%d original video(s) were not part of this synthesis run and are not evaluated",
+            len(unpaired),
+        )
+
+    crop_root = resolve_crops_dir(crops_dir, synthetic_root)
+    if crop_root is None:
+        log.warning(
+            "no crops found (%s/crops); the whole original frames are scaled to the synthetic "
+            "size. Set crops_dir if synthesis cropped the faces",
+            synthetic_root,
+        )
+    pairs = []
+    for video in chosen:
+        original, synthetic_source = (
+            originals[synthetic.source_video[video]],
+            synthetic.sources[video],
+        )
+        n_original, n_synthetic = len(original), len(synthetic_source)
+        if n_original != n_synthetic and align != "truncate":
+            raise EvaluationInputError(
+                f"video {video}: {n_original} original frames ({original.path}) but "
+                f"{n_synthetic} synthetic frames ({synthetic_source.path}); finish the synthesis of "
+                "this video, or compare the common leading frames with align=truncate"
+            )
+        crop = Crop.load(crop_root / f"{video}.json") if crop_root is not None else None
+        reference = synthetic.manifest.get(video, {}).get("reference")
+        pairs.append(
+            VideoPair(
+                video,
+                original,
+                synthetic_source,
+                crop,
+                min(n_original, n_synthetic),
+                Path(reference) if reference else None,
+            )
+        )
+    return pairs
