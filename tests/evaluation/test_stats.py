@@ -140,7 +140,7 @@ def test_too_few_valid_frames_are_excluded():
         ["AU12"],
         stats.StatsSettings(),
     )
-    assert excluded[0]["reason"] == "fewer than 3 valid frames"
+    assert excluded[0]["reason"] == "fewer than 3 valid frames (usable: original 2, synthetic 20)"
 
 
 def test_different_frame_counts_are_an_error_unless_truncating():

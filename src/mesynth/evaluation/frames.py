@@ -36,7 +36,7 @@ class VideoPair:
     synthetic: object
     crop: Crop | None
     length: int
-    reference: Path | None = None  # the reference image synthesis used, when recorded
+    reference: str | None = None  # the reference image synthesis used (manifest), if recorded
 
     @property
     def size(self) -> tuple[int, int]:
@@ -258,10 +258,16 @@ def open_pairs(
         )
         n_original, n_synthetic = len(original), len(synthetic_source)
         if n_original != n_synthetic and align != "truncate":
+            entry = synthetic.manifest.get(video, {})
+            limited = (
+                entry.get("frames") == n_synthetic and entry.get("source_frames") == n_original
+            )
             raise EvaluationInputError(
                 f"video {video}: {n_original} original frames ({original.path}) but "
-                f"{n_synthetic} synthetic frames ({synthetic_source.path}); finish the synthesis of "
-                "this video, or compare the common leading frames with align=truncate"
+                f"{n_synthetic} synthetic frames ({synthetic_source.path})"
+                + ("; synthesis made only the first frames (max_frames)" if limited else "")
+                + "; finish the synthesis of this video, or compare the common leading frames "
+                "with align=truncate"
             )
         crop = Crop.load(crop_root / f"{video}.json") if crop_root is not None else None
         reference = synthetic.manifest.get(video, {}).get("reference")
@@ -272,7 +278,7 @@ def open_pairs(
                 synthetic_source,
                 crop,
                 min(n_original, n_synthetic),
-                Path(reference) if reference else None,
+                str(reference) if reference else None,
             )
         )
     return pairs

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from mesynth.evaluation.common import EvaluationInputError
 from mesynth.evaluation.face_models import face_descriptor
@@ -43,8 +42,8 @@ def mean_descriptor(frames: list[np.ndarray]) -> tuple[np.ndarray | None, int]:
     return (np.mean(found, axis=0), len(found)) if found else (None, 0)
 
 
-def read_references(path: Path) -> dict[str, Path]:
-    """video id -> reference image, from the synthesis ``references.csv``."""
+def read_references(path: Path) -> dict[str, str]:
+    """video id -> reference image, from a CSV with ``video`` and ``reference`` columns."""
     table = pd.read_csv(path)
     table.columns = [str(c).strip() for c in table.columns]
     column = next((c for c in REFERENCE_COLUMNS if c in table.columns), None)
@@ -57,9 +56,10 @@ def read_references(path: Path) -> dict[str, Path]:
     for video, reference in zip(table["video"].astype(str), table[column], strict=True):
         if pd.isna(reference):
             continue
-        reference = Path(str(reference))
-        if not reference.is_absolute() and not reference.exists():
-            reference = path.parent / reference
+        reference = str(reference)
+        if not reference.startswith("skimage:") and not Path(reference).is_absolute():
+            if not Path(reference).exists():
+                reference = str(path.parent / reference)
         references[video] = reference
     return references
 
@@ -68,8 +68,23 @@ def _distance(a: np.ndarray | None, b: np.ndarray | None) -> float:
     return float(np.linalg.norm(a - b)) if a is not None and b is not None else float("nan")
 
 
+def reference_image(reference: str, video: str) -> np.ndarray:
+    """The reference image synthesis used, read the way synthesis read it (``skimage:<name>``
+    names an image shipped with scikit-image)."""
+    from mesynth.synthesis.references import read_image
+
+    try:
+        return read_image(reference)
+    except (FileNotFoundError, ValueError) as error:
+        raise EvaluationInputError(
+            f"reference image {reference} of video {video} cannot be read ({error}); point "
+            "identity.references at a CSV of video,reference, or turn the identity measure off "
+            "with identity.enabled=false"
+        ) from error
+
+
 def identity_distances(
-    pair: VideoPair, frames_per_video: int, threshold: float, reference: Path | None = None
+    pair: VideoPair, frames_per_video: int, threshold: float, reference: str | None = None
 ) -> dict:
     """Descriptor distances of one video: original vs synthetic, synthetic vs reference."""
     indices = sample_indices(len(pair), frames_per_video)
@@ -77,12 +92,7 @@ def identity_distances(
     synthetic, n_synthetic = mean_descriptor([pair.synthetic_frame(i) for i in indices])
     reference_descriptor = None
     if reference is not None:
-        if not reference.is_file():
-            raise EvaluationInputError(
-                f"reference image {reference} of video {pair.video_id} not found; fix "
-                "identity.references or set it to null"
-            )
-        reference_descriptor = face_descriptor(np.asarray(Image.open(reference).convert("RGB")))
+        reference_descriptor = face_descriptor(reference_image(reference, pair.video_id))
         if reference_descriptor is None:
             log.warning("no face found in the reference image %s", reference)
     distance = _distance(original, synthetic)
@@ -93,5 +103,5 @@ def identity_distances(
         "hidden": bool(distance > threshold) if np.isfinite(distance) else None,
         "n_frames_original": n_original,
         "n_frames_synthetic": n_synthetic,
-        "reference": str(reference) if reference is not None else "",
+        "reference": reference or "",
     }

@@ -118,6 +118,12 @@ class AlignedSeries:
     original_all: np.ndarray  # smoothed series over every aligned frame
     synthetic_all: np.ndarray
     valid: np.ndarray
+    usable_original: np.ndarray  # success and confidence on this side alone
+    usable_synthetic: np.ndarray
+
+
+def _usable(table: pd.DataFrame, min_confidence: float) -> np.ndarray:
+    return (table["success"].to_numpy() == 1) & (table["confidence"].to_numpy() >= min_confidence)
 
 
 def align_tables(
@@ -136,12 +142,7 @@ def align_tables(
             )
         length = min(len(original), len(synthetic))
         original, synthetic = original.iloc[:length], synthetic.iloc[:length]
-    valid = (
-        (original["success"].to_numpy() == 1)
-        & (synthetic["success"].to_numpy() == 1)
-        & (original["confidence"].to_numpy() >= settings.min_confidence)
-        & (synthetic["confidence"].to_numpy() >= settings.min_confidence)
-    )
+    valid = _usable(original, settings.min_confidence) & _usable(synthetic, settings.min_confidence)
     return original, synthetic, valid
 
 
@@ -175,6 +176,8 @@ def aligned_series(
         original_all=original_all,
         synthetic_all=synthetic_all,
         valid=valid,
+        usable_original=_usable(original, settings.min_confidence),
+        usable_synthetic=_usable(synthetic, settings.min_confidence),
     )
 
 
@@ -193,7 +196,10 @@ def compare_video(
         n_frames = int(series.valid.sum())
         reason = None
         if n_frames < settings.min_frames:
-            reason = f"fewer than {settings.min_frames} valid frames"
+            reason = (
+                f"fewer than {settings.min_frames} valid frames (usable: original "
+                f"{int(series.usable_original.sum())}, synthetic {int(series.usable_synthetic.sum())})"
+            )
         else:
             constant_original = is_constant(series.original)
             constant_synthetic = is_constant(series.synthetic)

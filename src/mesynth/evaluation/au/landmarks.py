@@ -199,15 +199,13 @@ class LandmarkBackend:
         source = pair.original if side == "original" else pair.synthetic
         table = proxy_table(landmarks, getattr(source, "fps", None))
         n_failed = int((table["success"] == 0).sum())
-        if n_failed == len(table):
-            raise EvaluationInputError(
-                f"no face found in any of the {len(table)} {side} frames of {pair.video_id} "
-                f"({source.path}); check the crop (crops_dir) or raise au.upsample"
-            )
         if n_failed:
+            # Not an error: a synthetic face too broken to detect is a result; those frames
+            # drop out of the correlations and excluded.csv says why.
             log.warning(
-                "%s %s: no face in %d of %d frames", pair.video_id, side, n_failed, len(table)
-            )
+                "%s %s: no face found in %d of %d frames (%s)",
+                pair.video_id, side, n_failed, len(table), source.path,
+            )  # fmt: skip
         write_csv(path, table, float_format="%.6f")
         mark_cached(path, key)
         return path
