@@ -41,6 +41,8 @@ _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
 _CASME2_PARTICIPANT = re.compile(r"^s\d+$", re.IGNORECASE)
 _CASME2_FRAME = re.compile(r"^img(\d+)$", re.IGNORECASE)
 _CASME2_VIDEO = re.compile(r"^\d+_(\d{4})")
+# Decoders inherited through fork, kept alive but unused (see VideoFileSource.close).
+_INHERITED_CONTAINERS: list = []
 
 
 class FrameError(ValueError):
@@ -365,7 +367,14 @@ class VideoFileSource(VideoSource):
 
     def close(self) -> None:
         if self._container is not None:
-            self._container.close()
+            if self._pid == os.getpid():
+                self._container.close()
+            else:
+                # Inherited through fork: closing it would wait for decoder threads that only
+                # exist in the parent, and its file offset is shared with the parent's copy.
+                # Keep it (and the decoding generator) referenced, untouched, and open a fresh
+                # one in this process.
+                _INHERITED_CONTAINERS.append((self._container, self._frames))
         self._container = None
         self._frames = None
         self._next_index = -1
@@ -373,14 +382,16 @@ class VideoFileSource(VideoSource):
     def _decode_from(self, index: int) -> Iterator[tuple[int, np.ndarray]]:
         import av
 
-        if self._container is None or self._pid != os.getpid():
+        fresh = self._container is None or self._pid != os.getpid()
+        if fresh:
+            self.close()
             self._pid = os.getpid()
             self._container = av.open(str(self.path))
         container = self._container
         stream = container.streams.video[0]
         target = self._pts[index]
         pts_to_index = {pts: i for i, pts in enumerate(self._pts)}
-        if index > 0:
+        if index > 0 or not fresh:
             container.seek(target, stream=stream, backward=True, any_frame=False)
         expected = index
         try:
@@ -417,9 +428,12 @@ class VideoFileSource(VideoSource):
 
     def read_frame(self, index: int) -> np.ndarray:
         index = self._check_index(index)
+        if self._pid != os.getpid():  # forked: the lock may have been copied while held
+            self._lock = threading.Lock()
+            self.close()
         with self._lock:
-            if self._frames is None or index != self._next_index or self._pid != os.getpid():
-                self.close()
+            if self._frames is None or index != self._next_index:
+                self._frames = None
                 self._frames = self._decode_from(index)
             found, frame = next(self._frames)
             self._next_index = found + 1

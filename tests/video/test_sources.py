@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mesynth.video.sources import (
+    FrameError,
+    LayoutError,
+    VideoFileSource,
+    detect_layout,
+    open_sources,
+)
+from mesynth.video.writers import open_writer
+
+from .conftest import gradient_frame, write_frames
+
+
+def test_samm_lv_layout_is_detected_and_read_as_rgb(samm_root: Path):
+    assert detect_layout(samm_root) == "samm_lv"
+    sources = open_sources(samm_root)
+    assert [s.video_id for s in sources] == ["006_1", "011_2"]
+    first, second = sources
+    assert first.participant == "006" and second.participant == "011"
+    assert first.fps == 200.0 and first.layout == "samm_lv"
+    assert first.frame_names == [f"006_1_{n:04d}" for n in range(1, 7)]
+    assert first.frame_numbers == [1, 2, 3, 4, 5, 6]
+    assert second.frame_numbers == [0, 1, 2, 3, 4] and len(second) == 5
+    frame = first.read_frame(2)
+    assert frame.shape == (24, 32, 3) and frame.dtype == np.uint8
+    stored = cv2.imread(str(samm_root / "006_1" / "006_1_0003.jpg"), cv2.IMREAD_UNCHANGED)
+    assert stored.ndim == 2  # the file is greyscale; the source makes it 3-channel
+    for channel in range(3):
+        np.testing.assert_array_equal(frame[:, :, channel], stored)
+    assert first.frame_size == (24, 32)
+    # A single video folder of the layout is recognised too.
+    assert detect_layout(samm_root / "011_2") == "samm_lv"
+    assert open_sources(samm_root / "011_2")[0].video_id == "011_2"
+
+
+def test_samm_frame_numbers_cross_from_four_to_five_digits(tmp_path: Path):
+    root = tmp_path / "samm"
+    names = ["020_3_9998", "020_3_9999", "020_3_10000", "020_3_10001"]
+    write_frames(root / "020_3", names)
+    (source,) = open_sources(root, layout="samm_lv")
+    assert source.frame_numbers == [9998, 9999, 10000, 10001]
+    assert source.frame_names == names
+
+
+def test_samm_layout_rejects_a_foreign_file_by_name(samm_root: Path):
+    write_frames(samm_root / "006_1", ["snapshot"])
+    with pytest.raises(LayoutError, match="snapshot.jpg"):
+        open_sources(samm_root, layout="samm_lv")
+    # Auto-detection no longer calls the root SAMM-LV; it reads plain frame folders instead.
+    assert detect_layout(samm_root) == "folder"
+
+
+def test_casme2_layout_natural_sort_and_ids(tmp_path: Path):
+    rawpic = tmp_path / "CAS(ME)^2" / "rawpic"
+    write_frames(rawpic / "s15" / "15_0401disgustingteeth", [f"img{n}" for n in range(1, 13)])
+    write_frames(rawpic / "s16" / "16_0101girlcrashing", [f"img{n}" for n in range(1, 4)])
+    for path in (rawpic.parent, rawpic, rawpic / "s15"):
+        assert detect_layout(path) == "casme2"
+    sources = open_sources(rawpic.parent)
+    assert [s.video_id for s in sources] == ["s15_0401", "s16_0101"]
+    assert sources[0].participant == "s15" and sources[0].fps == 30.0
+    # Natural order: img2 comes before img10 (plain string order would not).
+    assert sources[0].frame_names[:3] == ["img1", "img2", "img3"]
+    assert sources[0].frame_names[-3:] == ["img10", "img11", "img12"]
+    assert sources[0].frame_numbers == list(range(1, 13))
+    expected = gradient_frame(9)  # img10 was the 10th frame written
+    np.testing.assert_allclose(sources[0].read_frame(9)[:, :, 0], expected, atol=6)
+    single = open_sources(rawpic / "s16" / "16_0101girlcrashing", layout="casme2")
+    assert [s.video_id for s in single] == ["s16_0101"]
+
+
+def test_folder_layout_keeps_colour_order_and_natural_sort(tmp_path: Path):
+    folder = tmp_path / "clip"
+    names = [f"frame{n}" for n in range(1, 11)]
+    write_frames(folder, names, suffix=".png", grey=False)
+    assert detect_layout(folder) == "folder"
+    (source,) = open_sources(folder)
+    assert source.video_id == "clip" and source.fps is None
+    assert source.frame_names == names  # frame10 last, not after frame1
+    # PNG is lossless: the RGB frame written 10th comes back exactly, channels in RGB order.
+    np.testing.assert_array_equal(source.read_frame(9), gradient_frame(9, grey=False))
+    # Names without a common numbering are ordered naturally.
+    write_frames(tmp_path / "other", ["b2", "a10", "a9"], suffix=".png")
+    (other,) = open_sources(tmp_path / "other")
+    assert other.frame_names == ["a9", "a10", "b2"] and other.frame_numbers == [0, 1, 2]
+    # Several frame folders under one root are several videos.
+    assert detect_layout(tmp_path) == "folder"
+    assert [s.video_id for s in open_sources(tmp_path)] == ["clip", "other"]
+
+
+def test_missing_frame_is_an_error_naming_it_or_skipped_and_recorded(samm_root: Path):
+    (samm_root / "006_1" / "006_1_0004.jpg").unlink()
+    with pytest.raises(FrameError, match="006_1_0004.jpg") as caught:
+        open_sources(samm_root)
+    assert "on_bad_frame=skip" in str(caught.value)
+    sources = open_sources(samm_root, on_bad_frame="skip")
+    source = sources[0]
+    assert len(source) == 5
+    assert source.frame_numbers == [1, 2, 3, 5, 6]
+    assert [Path(p).name for p in source.skipped] == ["006_1_0004.jpg"]
+    assert sources[1].skipped == []
+
+
+def test_corrupt_frames_raise_naming_the_file_or_are_skipped(samm_root: Path):
+    truncated = samm_root / "006_1" / "006_1_0002.jpg"
+    truncated.write_bytes(truncated.read_bytes()[:100])  # cv2 alone would decode it half grey
+    garbage = samm_root / "006_1" / "006_1_0005.jpg"
+    garbage.write_bytes(b"\xff\xd8" + b"\x00" * 64 + b"\xff\xd9")  # right markers, no image
+    (source, _) = open_sources(samm_root)
+    assert len(source) == 6
+    with pytest.raises(FrameError, match="006_1_0002.jpg.*truncated"):
+        source.read_frame(1)
+    with pytest.raises(FrameError, match="006_1_0005.jpg"):
+        source.read_frame(4)
+
+    quick = open_sources(samm_root, on_bad_frame="skip")[0]  # quick check: markers
+    assert [Path(p).name for p in quick.skipped] == ["006_1_0002.jpg"]
+    full = open_sources(samm_root, on_bad_frame="skip", verify="full")[0]
+    assert [Path(p).name for p in full.skipped] == ["006_1_0002.jpg", "006_1_0005.jpg"]
+    assert full.frame_numbers == [1, 3, 4, 6]
+    assert [i for i, _ in full.iter_frames()] == [0, 1, 2, 3]
+
+
+def test_a_frame_of_another_size_is_an_error(tmp_path: Path):
+    folder = tmp_path / "clip"
+    write_frames(folder, ["f1", "f2"], suffix=".png")
+    write_frames(folder, ["f3"], suffix=".png", size=(20, 32))
+    (source,) = open_sources(folder)
+    with pytest.raises(FrameError, match="f3.png is 32x20 .* 32x24"):
+        source.read_frame(2)
+
+
+def test_prefetching_iteration_matches_sequential_reads(samm_root: Path):
+    source = open_sources(samm_root)[0]
+    sequential = list(source.iter_frames(1, 5))
+    prefetched = list(source.iter_frames(1, 5, prefetch=2))
+    assert [i for i, _ in prefetched] == [1, 2, 3, 4]
+    for (_, a), (_, b) in zip(sequential, prefetched, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture
+def video_file(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    frames = np.stack([gradient_frame(i, (16, 24), grey=False) for i in range(12)])
+    with open_writer(
+        "ffv1", tmp_path / "videos", "clip", [str(i) for i in range(12)], 25.0, (16, 24)
+    ) as writer:
+        writer.write(frames)
+    return writer.final_path, frames
+
+
+def _read_in_child(source, index, queue):
+    queue.put(source.read_frame(index))
+
+
+def test_video_file_random_access_iteration_and_pickling(video_file):
+    path, frames = video_file
+    assert detect_layout(path) == "video" and detect_layout(path.parent) == "video"
+    (source,) = open_sources(path)
+    assert isinstance(source, VideoFileSource)
+    assert source.video_id == "clip" and len(source) == 12 and source.fps == 25.0
+    assert source.frame_size == (16, 24) and source.frame_names[0] == "clip_00000"
+    for index in (7, 8, 2, 11, 0):  # forward, sequential, backward seeks
+        np.testing.assert_array_equal(source.read_frame(index), frames[index])
+    assert [i for i, _ in source.iter_frames(3, 6)] == [3, 4, 5]
+    np.testing.assert_array_equal(np.stack([f for _, f in source.iter_frames()]), frames)
+
+    # The decoder is opened lazily per process: a pickled copy and a forked child both work.
+    clone = pickle.loads(pickle.dumps(source))
+    np.testing.assert_array_equal(clone.read_frame(5), frames[5])
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_read_in_child, args=(source, 9, queue))
+    child.start()
+    np.testing.assert_array_equal(queue.get(timeout=30), frames[9])
+    child.join(timeout=30)
+    assert child.exitcode == 0
+
+
+def test_unusable_paths_have_clear_errors(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        open_sources(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LayoutError, match="no frames or videos found"):
+        open_sources(tmp_path / "empty")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(LayoutError, match="not a video"):
+        open_sources(tmp_path / "notes.txt")
+    with pytest.raises(ValueError, match="layout 'bogus'"):
+        open_sources(tmp_path, layout="bogus")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    with pytest.raises(FrameError, match="broken.mp4"):
+        open_sources(broken)

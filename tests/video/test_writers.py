@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mesynth.video.writers import (
+    IncompleteVideoError,
+    open_writer,
+    output_path,
+    output_state,
+    read_video,
+)
+
+from .conftest import gradient_frame
+
+NAMES = [f"006_1_{n:04d}" for n in range(1, 10)]
+
+
+@pytest.fixture
+def noise_frames() -> np.ndarray:
+    # Random RGB noise at an odd size: the hardest case for a codec to keep exact.
+    return np.random.default_rng(0).integers(0, 256, (9, 33, 45, 3), dtype=np.uint8)
+
+
+def test_ffv1_is_bit_exact_and_renamed_on_close(tmp_path: Path, noise_frames: np.ndarray):
+    writer = open_writer("ffv1", tmp_path, "006_1", NAMES, 200.0, (33, 45))
+    assert writer.final_path == tmp_path / "006_1.mkv"
+    writer.write(noise_frames[:4])
+    writer.write(noise_frames[4])  # a single HxWx3 frame is accepted too
+    writer.write(noise_frames[5:])
+    assert output_state("ffv1", tmp_path, "006_1") == "partial"
+    assert not writer.final_path.exists()
+    assert writer.close() == tmp_path / "006_1.mkv"
+    assert output_state("ffv1", tmp_path, "006_1") == "complete"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["006_1.mkv"]
+    decoded = read_video(writer.final_path)
+    assert decoded.shape == noise_frames.shape
+    np.testing.assert_array_equal(decoded, noise_frames)
+
+
+def test_png_sequence_uses_the_source_frame_names(tmp_path: Path, noise_frames: np.ndarray):
+    with open_writer("png", tmp_path, "006_1", NAMES, 200.0, (33, 45)) as writer:
+        writer.write(noise_frames)
+    folder = tmp_path / "006_1"
+    assert writer.final_path == folder == output_path("png", tmp_path, "006_1")
+    assert sorted(p.stem for p in folder.glob("*.png")) == NAMES
+    stored = cv2.cvtColor(cv2.imread(str(folder / f"{NAMES[3]}.png")), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(stored, noise_frames[3])
+    assert not (tmp_path / "006_1.partial").exists()
+
+
+def test_mp4_preview_is_a_close_lossy_copy(tmp_path: Path):
+    frames = np.stack([gradient_frame(i, (33, 45), grey=False) for i in range(9)])
+    with open_writer("mp4", tmp_path, "006_1", NAMES, 200.0, (33, 45)) as writer:
+        writer.write(frames)
+    assert writer.final_path.name == "006_1.preview.mp4"
+    decoded = read_video(writer.final_path)
+    assert decoded.shape == (9, 32, 44, 3)  # 4:2:0 needs even sides
+    error = np.abs(decoded.astype(float) - frames[:, :32, :44]).mean()
+    assert error < 12.0
+
+
+@pytest.mark.parametrize("kind", ["png", "ffv1", "mp4"])
+def test_an_exception_leaves_neither_final_nor_partial_output(tmp_path: Path, kind: str):
+    frames = np.zeros((3, 8, 8, 3), dtype=np.uint8)
+    with pytest.raises(RuntimeError, match="model crashed"):
+        with open_writer(kind, tmp_path, "v", ["a", "b", "c", "d"], 30.0, (8, 8)) as writer:
+            writer.write(frames)
+            raise RuntimeError("model crashed")
+    assert list(tmp_path.iterdir()) == []
+    assert output_state(kind, tmp_path, "v") == "missing"
+
+
+def test_short_video_stays_partial_and_a_rerun_replaces_it(tmp_path: Path):
+    frames = np.full((4, 8, 8, 3), 7, dtype=np.uint8)
+    writer = open_writer("ffv1", tmp_path, "v", ["a", "b", "c", "d"], 30.0, (8, 8))
+    writer.write(frames[:3])
+    with pytest.raises(IncompleteVideoError, match="3 of 4 frames"):
+        writer.close()
+    assert output_state("ffv1", tmp_path, "v") == "partial"
+    assert not (tmp_path / "v.mkv").exists()
+
+    with open_writer("ffv1", tmp_path, "v", ["a", "b", "c", "d"], 30.0, (8, 8)) as rerun:
+        rerun.write(frames)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mkv"]
+    assert read_video(tmp_path / "v.mkv").shape == (4, 8, 8, 3)
+
+    with pytest.raises(FileExistsError, match="v.mkv already exists"):
+        open_writer("ffv1", tmp_path, "v", ["a", "b", "c", "d"], 30.0, (8, 8))
+    with open_writer("ffv1", tmp_path, "v", ["a"], 30.0, (8, 8), overwrite=True) as again:
+        again.write(frames[:1])
+    assert read_video(tmp_path / "v.mkv").shape == (1, 8, 8, 3)
+
+
+def test_wrong_frames_are_refused(tmp_path: Path):
+    with open_writer("png", tmp_path, "v", ["a", "b"], None, (8, 8)) as writer:
+        with pytest.raises(ValueError, match=r"N x 8 x 8 x 3, got \(2, 8, 9, 3\)"):
+            writer.write(np.zeros((2, 8, 9, 3), dtype=np.uint8))
+        with pytest.raises(ValueError, match="uint8"):
+            writer.write(np.zeros((1, 8, 8, 3), dtype=np.float32))
+        writer.write(np.zeros((2, 8, 8, 3), dtype=np.uint8))
+        with pytest.raises(IncompleteVideoError, match="has 2 frames but 3"):
+            writer.write(np.zeros((1, 8, 8, 3), dtype=np.uint8))
+    assert output_state("png", tmp_path, "v") == "complete"
+    with pytest.raises(ValueError, match="writer kind 'gif'"):
+        open_writer("gif", tmp_path, "v", ["a"], 30.0, (8, 8))
