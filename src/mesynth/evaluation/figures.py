@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mesynth.evaluation.flow import flow_to_rgb, magnitude  # noqa: E402
 from mesynth.evaluation.stats import AlignedSeries  # noqa: E402
@@ -83,6 +84,7 @@ def participant_histograms(
         axis.set_title(f"{name.capitalize()} per participant (n={values.size})", fontsize=9)
         axis.set_xlabel("correlation coefficient", fontsize=8)
     axes[0].set_ylabel("participants", fontsize=8)
+    axes[0].yaxis.set_major_locator(MaxNLocator(integer=True))
     figure.tight_layout()
     return _save(figure, path, dpi)
 
