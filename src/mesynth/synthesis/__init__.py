@@ -1,0 +1,5 @@
+"""Synthesis: reference selection, the per-video pipeline and multi-device prediction."""
+
+from mesynth.synthesis.pipeline import run
+
+__all__ = ["run"]

@@ -1,0 +1,554 @@
+"""Which reference image (and target domain) each video gets.
+
+A strategy maps the videos of a run to :class:`Assignment` rows; the choice is made once per
+participant by default (``unit: participant``), so that one synthetic participant keeps one
+identity across all of their videos. Strategies are chosen by the Hydra group ``reference``
+(``conf/reference/<strategy>.yaml``); every one is deterministic for a given config and dataset.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from natsort import natsorted
+from PIL import Image, UnidentifiedImageError
+
+from mesynth.faces.crop import Crop
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+REFERENCE_COLUMNS = ("video", "participant", "reference", "domain", "strategy")
+UNITS = ("participant", "video")
+
+# (paths, domains) -> style codes (N, style_dim); used by the `diverse` strategy.
+StyleEncodeFn = Callable[[Sequence[Path], Sequence[int]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    video: str
+    participant: str
+
+
+@dataclass(frozen=True)
+class Assignment:
+    video: str
+    participant: str
+    reference: Path
+    domain: int
+    strategy: str
+
+
+@dataclass(frozen=True)
+class PoolImage:
+    path: Path
+    domain: int
+
+
+# --------------------------------------------------------------------------------------------
+# Reading reference images
+
+
+BUILTIN_PREFIX = "skimage:"
+
+
+def _builtin_image(name: str) -> np.ndarray:
+    """An image shipped with scikit-image, e.g. ``skimage:astronaut`` (a real face photo)."""
+    import skimage.data
+
+    loader = getattr(skimage.data, name, None)
+    if loader is None or not callable(loader):
+        raise ValueError(
+            f"reference {BUILTIN_PREFIX}{name}: scikit-image ships no image {name!r}; "
+            "use e.g. skimage:astronaut or a file path"
+        )
+    image = np.asarray(loader())
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    return np.ascontiguousarray(image[..., :3]).astype(np.uint8)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as uint8 (H, W, 3) RGB; a clear error when it is missing or unreadable.
+
+    ``skimage:<name>`` reads an image that ships with scikit-image instead of a file.
+    """
+    if str(path).startswith(BUILTIN_PREFIX):
+        return _builtin_image(str(path)[len(BUILTIN_PREFIX) :])
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"reference image {path} not found; check the `reference.*` settings (path, pool, "
+            "mapping) or the file itself"
+        )
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(
+            f"reference image {path} could not be read as an image ({error}); replace the file "
+            "or remove it from the pool"
+        ) from error
+
+
+REFERENCE_CROPS = ("none", "fixed", "tracked")
+
+
+def prepare_reference(
+    path: str | Path, img_size: int, crop: str = "none", detector=None
+) -> np.ndarray:
+    """A reference image at the network size, uint8 (img_size, img_size, 3).
+
+    ``crop="none"`` scales the whole image (for references that are aligned face crops already,
+    like CelebA-HQ); ``fixed`` (and ``tracked``, the same for one image) aligns the face with
+    the recipe used for the videos (:mod:`mesynth.faces.align`), so source and reference faces
+    sit alike in the frame.
+    """
+    if crop not in REFERENCE_CROPS:
+        raise ValueError(f"reference_crop={crop!r} is not one of {REFERENCE_CROPS}")
+    image = read_image(path)
+    if crop == "none":
+        return Crop.full_frame(image.shape[:2], img_size).apply(image)
+    from mesynth.faces.align import alignment_params, params_to_matrix
+    from mesynth.faces.landmarks import LandmarkDetector
+
+    landmarks = (detector or LandmarkDetector()).detect(image)
+    if landmarks is None:
+        raise ValueError(
+            f"no face found in reference image {path}; use a frontal face photo, or "
+            "reference_crop=none if it is an aligned face crop already"
+        )
+    matrix = params_to_matrix(alignment_params(landmarks), img_size).tolist()
+    return Crop("fixed", img_size, image.shape[:2], matrix=matrix).apply(image)
+
+
+# --------------------------------------------------------------------------------------------
+# Pools of candidate references
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return natsorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+        key=lambda p: p.name,
+    )
+
+
+def _domain_of_folder(name: str, domains: Mapping[str, int] | None, pool: Path) -> int:
+    if domains and name in domains:
+        return int(domains[name])
+    if name.isdigit():
+        return int(name)
+    known = ", ".join(sorted(domains)) if domains else "none configured"
+    raise ValueError(
+        f"reference pool {pool} has a subfolder {name!r} that names no domain (known: {known}); "
+        "name subfolders after domains (e.g. female/ male/ or 0/ 1/) or set `reference.domains`"
+    )
+
+
+def list_pool(
+    pool: str | Path | None, domains: Mapping[str, int] | None = None, domain: int | None = None
+) -> list[PoolImage]:
+    """The candidate references in ``pool``.
+
+    Either the images sit in one subfolder per domain (``pool/female``, ``pool/male`` or
+    ``pool/0``, ``pool/1``; subfolder names map to domains via ``domains``), or directly in
+    ``pool`` and all get ``domain``.
+    """
+    if pool is None:
+        raise ValueError("this reference strategy needs a pool of images: set `reference.pool=DIR`")
+    pool = Path(pool)
+    if not pool.is_dir():
+        raise FileNotFoundError(
+            f"reference pool {pool} is not a folder; set `reference.pool` to a folder of face "
+            "images (optionally split into one subfolder per domain)"
+        )
+    subfolders = natsorted((p for p in pool.iterdir() if p.is_dir()), key=lambda p: p.name)
+    images: list[PoolImage] = []
+    if subfolders:
+        for folder in subfolders:
+            folder_domain = _domain_of_folder(folder.name, domains, pool)
+            images += [PoolImage(path, folder_domain) for path in _images_in(folder)]
+    else:
+        if domain is None:
+            raise ValueError(
+                f"reference pool {pool} has no domain subfolders, so `reference.domain` must say "
+                "which domain its images are (e.g. reference.domain=1)"
+            )
+        images = [PoolImage(path, int(domain)) for path in _images_in(pool)]
+    if not images:
+        raise ValueError(
+            f"reference pool {pool} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
+            "put face images there"
+        )
+    return images
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers shared by the strategies
+
+
+def normalise_participant(value: object) -> str:
+    """Participant ids compare as text, with numeric ids compared as numbers ('006' == '6')."""
+    text = str(value).strip()
+    if text.endswith(".0") and text[:-2].isdigit():  # spreadsheets turn 6 into 6.0
+        text = text[:-2]
+    return str(int(text)) if text.isdigit() else text
+
+
+def _units(videos: Sequence[VideoInfo], unit: str) -> tuple[list[str], dict[str, str]]:
+    """The selection units in a stable order, and the unit of each video."""
+    if unit not in UNITS:
+        raise ValueError(f"reference.unit must be one of {UNITS}, got {unit!r}")
+    unit_of = {v.video: (v.participant if unit == "participant" else v.video) for v in videos}
+    return natsorted(set(unit_of.values())), unit_of
+
+
+def _assign(
+    videos: Sequence[VideoInfo], unit_of: Mapping[str, str], choice: Mapping[str, PoolImage], name
+) -> list[Assignment]:
+    return [
+        Assignment(
+            v.video,
+            v.participant,
+            choice[unit_of[v.video]].path,
+            choice[unit_of[v.video]].domain,
+            name,
+        )
+        for v in videos
+    ]
+
+
+def _seeded_cycle(items: Sequence[PoolImage], count: int, seed: int) -> list[PoolImage]:
+    """``count`` items drawn without replacement in a seeded order (cycling when exhausted)."""
+    order = np.random.default_rng(seed).permutation(len(items))
+    return [items[order[i % len(items)]] for i in range(count)]
+
+
+def _check_domain(domain: int, num_domains: int | None, where: str) -> int:
+    domain = int(domain)
+    if domain < 0 or (num_domains is not None and domain >= num_domains):
+        raise ValueError(
+            f"{where}: domain {domain} is outside the model's domains 0..{num_domains - 1}; "
+            "use a domain the checkpoint was trained with"
+        )
+    return domain
+
+
+# --------------------------------------------------------------------------------------------
+# Strategies
+
+
+def select_fixed(cfg: Mapping, videos: Sequence[VideoInfo], **_: object) -> list[Assignment]:
+    """One image and domain for every video."""
+    if cfg.get("path") is None:
+        raise ValueError("reference strategy 'fixed' needs `reference.path=IMAGE`")
+    if cfg.get("domain") is None:
+        raise ValueError("reference strategy 'fixed' needs `reference.domain=N` (e.g. 0 or 1)")
+    path = Path(cfg["path"])
+    read_image(path)  # fail now, naming the file, rather than after the first video
+    return [Assignment(v.video, v.participant, path, int(cfg["domain"]), "fixed") for v in videos]
+
+
+def read_mapping(path: str | Path, default_domain: int | None) -> dict[str, PoolImage]:
+    """A participant -> reference mapping from csv (participant,reference[,domain]) or json."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"reference mapping file {path} not found; set `reference.mapping` to a csv with "
+            "columns participant,reference[,domain] or a json {participant: image}"
+        )
+    rows: list[tuple[object, object, object]] = []
+    if path.suffix.lower() == ".json":
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"reference mapping {path} must be a json object {{participant: ...}}")
+        for participant, value in data.items():
+            if isinstance(value, dict):
+                rows.append((participant, value.get("reference"), value.get("domain")))
+            else:
+                rows.append((participant, value, None))
+    else:
+        table = pd.read_csv(path, dtype=str)
+        table.columns = [str(c).strip().lower() for c in table.columns]
+        missing = {"participant", "reference"} - set(table.columns)
+        if missing:
+            raise ValueError(
+                f"reference mapping {path} lacks column(s) {sorted(missing)}; found "
+                f"{list(table.columns)}; expected participant,reference[,domain]"
+            )
+        for _, row in table.iterrows():
+            domain = row.get("domain")
+            rows.append((row["participant"], row["reference"], None if pd.isna(domain) else domain))
+    mapping: dict[str, PoolImage] = {}
+    for participant, reference, domain in rows:
+        if reference is None or (isinstance(reference, float) and np.isnan(reference)):
+            raise ValueError(f"reference mapping {path}: participant {participant} has no image")
+        domain = default_domain if domain is None else domain
+        if domain is None:
+            raise ValueError(
+                f"reference mapping {path}: participant {participant} has no domain and "
+                "`reference.domain` is not set; add a domain column or set reference.domain"
+            )
+        image = Path(str(reference).strip())
+        if not image.is_absolute():
+            image = path.parent / image
+        mapping[normalise_participant(participant)] = PoolImage(image, int(float(domain)))
+    return mapping
+
+
+def select_per_participant(
+    cfg: Mapping, videos: Sequence[VideoInfo], **_: object
+) -> list[Assignment]:
+    """The image (and domain) a mapping file names for each participant."""
+    if cfg.get("mapping") is None:
+        raise ValueError("reference strategy 'per_participant' needs `reference.mapping=FILE`")
+    mapping = read_mapping(cfg["mapping"], cfg.get("domain"))
+    participants = natsorted({v.participant for v in videos})
+    missing = [p for p in participants if normalise_participant(p) not in mapping]
+    if missing:
+        raise ValueError(
+            f"reference mapping {cfg['mapping']} has no entry for participant(s) {missing}; "
+            f"it lists {natsorted(mapping)}; add a row per participant"
+        )
+    for image in {mapping[normalise_participant(v.participant)].path for v in videos}:
+        read_image(image)
+    return [
+        Assignment(
+            v.video,
+            v.participant,
+            mapping[normalise_participant(v.participant)].path,
+            mapping[normalise_participant(v.participant)].domain,
+            "per_participant",
+        )
+        for v in videos
+    ]
+
+
+def select_random(cfg: Mapping, videos: Sequence[VideoInfo], **_: object) -> list[Assignment]:
+    """Seeded draws from the pool, without replacement until the pool is used up."""
+    pool = list_pool(cfg.get("pool"), cfg.get("domains"), cfg.get("domain"))
+    units, unit_of = _units(videos, cfg.get("unit", "participant"))
+    drawn = _seeded_cycle(pool, len(units), int(cfg.get("seed", 0)))
+    return _assign(videos, unit_of, dict(zip(units, drawn, strict=True)), "random")
+
+
+def read_genders(
+    path: str | Path, participant_column: str, gender_column: str, aliases: Mapping[str, str]
+) -> dict[str, str]:
+    """participant -> gender label (lower case, aliases applied) from a csv or xlsx sheet."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"participant metadata {path} not found; set `reference.metadata` to a csv/xlsx with "
+            f"columns {participant_column!r} and {gender_column!r}"
+        )
+    if path.suffix.lower() in (".xlsx", ".xls"):
+        table = pd.read_excel(path, dtype=str)
+    else:
+        table = pd.read_csv(path, dtype=str)
+    columns = {str(c).strip().lower(): c for c in table.columns}
+    for wanted in (participant_column, gender_column):
+        if wanted.lower() not in columns:
+            raise ValueError(
+                f"participant metadata {path} has no column {wanted!r}; found "
+                f"{list(table.columns)}; set reference.participant_column / gender_column"
+            )
+    aliases = {str(k).lower(): str(v).lower() for k, v in (aliases or {}).items()}
+    genders = {}
+    for _, row in table.iterrows():
+        participant = row[columns[participant_column.lower()]]
+        gender = row[columns[gender_column.lower()]]
+        if pd.isna(participant) or pd.isna(gender):
+            continue
+        label = str(gender).strip().lower()
+        genders[normalise_participant(participant)] = aliases.get(label, label)
+    return genders
+
+
+def select_gender_matched(
+    cfg: Mapping, videos: Sequence[VideoInfo], **_: object
+) -> list[Assignment]:
+    """Each participant gets a reference of their own gender (the paper's choice).
+
+    The participant's gender picks the domain (``reference.domains``, e.g. female: 0, male: 1)
+    and the pool subfolder of that name; within it, references are drawn as in ``random``.
+    """
+    if cfg.get("metadata") is None:
+        raise ValueError("reference strategy 'gender_matched' needs `reference.metadata=FILE`")
+    domains = dict(cfg.get("domains") or {})
+    genders = read_genders(
+        cfg["metadata"],
+        cfg.get("participant_column", "participant"),
+        cfg.get("gender_column", "gender"),
+        cfg.get("aliases") or {},
+    )
+    pool = list_pool(cfg.get("pool"), domains, None)
+    participants = natsorted({v.participant for v in videos})
+    missing = [p for p in participants if normalise_participant(p) not in genders]
+    if missing:
+        raise ValueError(
+            f"participant metadata {cfg['metadata']} has no gender for participant(s) {missing}; "
+            "add them to the sheet"
+        )
+    choice: dict[str, PoolImage] = {}
+    seed = int(cfg.get("seed", 0))
+    for gender in natsorted({genders[normalise_participant(p)] for p in participants}):
+        if gender not in domains:
+            raise ValueError(
+                f"gender {gender!r} (from {cfg['metadata']}) maps to no domain; "
+                f"reference.domains has {dict(domains)}; add it or an alias in reference.aliases"
+            )
+        candidates = [image for image in pool if image.domain == int(domains[gender])]
+        if not candidates:
+            raise ValueError(
+                f"reference pool {cfg['pool']} has no images for {gender!r} "
+                f"(domain {domains[gender]}); add them under {Path(cfg['pool']) / gender}"
+            )
+        members = [p for p in participants if genders[normalise_participant(p)] == gender]
+        drawn = _seeded_cycle(candidates, len(members), seed)
+        choice.update(zip(members, drawn, strict=True))
+    return [
+        Assignment(
+            v.video,
+            v.participant,
+            choice[v.participant].path,
+            choice[v.participant].domain,
+            "gender_matched",
+        )
+        for v in videos
+    ]
+
+
+def border_nonuniformity(image: np.ndarray, border: float = 0.1, size: int = 256) -> float:
+    """How busy the border strip of an image is (0 for a flat background; lower is better).
+
+    The image is scaled to ``size`` and made grey; within the strip of width ``border`` (a
+    fraction of the side) along all four edges, the score is the standard deviation of the grey
+    levels plus the mean gradient magnitude, both in grey levels.
+    """
+    grey = cv2.cvtColor(
+        cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY
+    )
+    grey = grey.astype(np.float32)
+    width = max(1, int(round(border * size)))
+    strip = np.zeros((size, size), dtype=bool)
+    strip[:width] = strip[-width:] = True
+    strip[:, :width] = strip[:, -width:] = True
+    grad_y, grad_x = np.gradient(grey)
+    gradient = np.hypot(grad_x, grad_y)
+    return float(grey[strip].std() + gradient[strip].mean())
+
+
+def select_uniform_background(
+    cfg: Mapping, videos: Sequence[VideoInfo], **_: object
+) -> list[Assignment]:
+    """The pool's images with the most uniform backgrounds (the paper's choice, to avoid artefacts).
+
+    Images are ranked by :func:`border_nonuniformity`; the ``top_k`` best are handed out to the
+    units in turn (``top_k: 1``: every video gets the single most uniform image).
+    """
+    pool = list_pool(cfg.get("pool"), cfg.get("domains"), cfg.get("domain"))
+    border = float(cfg.get("border", 0.1))
+    scores = [border_nonuniformity(read_image(image.path), border) for image in pool]
+    ranked = [pool[i] for i in np.argsort(scores, kind="stable")]
+    for i in np.argsort(scores, kind="stable")[: max(5, int(cfg.get("top_k", 1)))]:
+        log.info("border non-uniformity %.2f: %s", scores[i], pool[i].path)
+    best = ranked[: max(1, int(cfg.get("top_k", 1)))]
+    units, unit_of = _units(videos, cfg.get("unit", "participant"))
+    choice = {unit: best[i % len(best)] for i, unit in enumerate(units)}
+    return _assign(videos, unit_of, choice, "uniform_background")
+
+
+def farthest_points(codes: np.ndarray, count: int) -> list[int]:
+    """Greedy farthest-point selection of ``count`` rows of ``codes`` (Euclidean distance).
+
+    Starts with the row farthest from the mean, then repeatedly takes the row farthest from
+    everything taken so far. ``count`` larger than the number of rows cycles through the order.
+    """
+    codes = np.asarray(codes, dtype=np.float64)
+    first = int(np.argmax(np.linalg.norm(codes - codes.mean(axis=0), axis=1)))
+    order = [first]
+    nearest = np.linalg.norm(codes - codes[first], axis=1)
+    while len(order) < min(count, len(codes)):
+        pick = int(np.argmax(nearest))
+        order.append(pick)
+        nearest = np.minimum(nearest, np.linalg.norm(codes - codes[pick], axis=1))
+    return [order[i % len(order)] for i in range(count)]
+
+
+def select_diverse(
+    cfg: Mapping,
+    videos: Sequence[VideoInfo],
+    encode_style: StyleEncodeFn | None = None,
+    **_: object,
+) -> list[Assignment]:
+    """References spread across the units in style space (greedy farthest-point on style codes)."""
+    if encode_style is None:
+        raise ValueError("reference strategy 'diverse' needs the style encoder (encode_style)")
+    pool = list_pool(cfg.get("pool"), cfg.get("domains"), cfg.get("domain"))
+    codes = encode_style([image.path for image in pool], [image.domain for image in pool])
+    units, unit_of = _units(videos, cfg.get("unit", "participant"))
+    picks = farthest_points(codes, len(units))
+    return _assign(
+        videos, unit_of, {u: pool[i] for u, i in zip(units, picks, strict=True)}, "diverse"
+    )
+
+
+STRATEGIES: dict[str, Callable[..., list[Assignment]]] = {
+    "fixed": select_fixed,
+    "per_participant": select_per_participant,
+    "random": select_random,
+    "gender_matched": select_gender_matched,
+    "uniform_background": select_uniform_background,
+    "diverse": select_diverse,
+}
+
+
+def select_references(
+    cfg: Mapping,
+    videos: Sequence[VideoInfo],
+    encode_style: StyleEncodeFn | None = None,
+    num_domains: int | None = None,
+) -> list[Assignment]:
+    """Run the strategy named by ``cfg['strategy']`` over ``videos``."""
+    name = cfg.get("strategy")
+    if name not in STRATEGIES:
+        raise ValueError(
+            f"unknown reference strategy {name!r}; choose one of {sorted(STRATEGIES)} "
+            "(e.g. reference=fixed)"
+        )
+    assignments = STRATEGIES[name](cfg, videos, encode_style=encode_style)
+    for a in assignments:
+        _check_domain(a.domain, num_domains, f"reference {a.reference} for video {a.video}")
+    return assignments
+
+
+def write_references_csv(assignments: Sequence[Assignment], path: str | Path) -> Path:
+    """``references.csv``: which reference and domain each video got, and by which strategy."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(REFERENCE_COLUMNS)
+        for a in assignments:
+            writer.writerow([a.video, a.participant, str(a.reference), a.domain, a.strategy])
+    partial.replace(path)
+    return path
+
+
+def read_references_csv(path: str | Path) -> list[Assignment]:
+    table = pd.read_csv(path, dtype={"video": str, "participant": str, "reference": str})
+    return [
+        Assignment(row.video, row.participant, Path(row.reference), int(row.domain), row.strategy)
+        for row in table.itertuples(index=False)
+    ]

@@ -1,0 +1,269 @@
+"""End-to-end synthesis runs on tiny networks and tiny frame folders."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mesynth.checkpoint import load_nets
+from mesynth.faces.crop import Crop
+from mesynth.nets.style_encoder import StyleEncoder
+from mesynth.synthesis import run
+from mesynth.video.writers import read_video
+
+from .conftest import CONF_DIR, compose_infer, make_samm, read_png
+
+REPO = CONF_DIR.parent
+
+
+def exact_line(ckpt: Path, source: Path, reference: Path, output_dir: Path) -> list[str]:
+    """`python infer.py ckpt=P source=DIR reference.strategy=fixed reference.path=IMG
+    reference.domain=1 crop=none output_dir=OUT writer=png`, word for word."""
+    return [
+        f"ckpt={ckpt}",
+        f"source={source}",
+        "reference.strategy=fixed",
+        f"reference.path={reference}",
+        "reference.domain=1",
+        "crop=none",
+        f"output_dir={output_dir}",
+        "writer=png",
+    ]
+
+
+@pytest.fixture
+def style_calls(monkeypatch) -> list[int]:
+    """Counts style-encoder calls (and their batch sizes) wherever the encoder runs."""
+    calls: list[int] = []
+    forward = StyleEncoder.forward
+
+    def counting(self, x, y):
+        calls.append(int(x.shape[0]))
+        return forward(self, x, y)
+
+    monkeypatch.setattr(StyleEncoder, "forward", counting)
+    return calls
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+
+
+def direct_frames(ckpt: Path, frame_paths: list[Path], reference: Path, domain: int) -> np.ndarray:
+    """What the generator makes of each frame when called by hand, one frame at a time."""
+    nets = load_nets(ckpt)
+    size = nets.config.img_size
+    ref = cv2.cvtColor(cv2.imread(str(reference)), cv2.COLOR_BGR2RGB)
+    ref = cv2.resize(ref, (size, size), interpolation=cv2.INTER_AREA)
+    outputs = []
+    with torch.no_grad():
+        style = nets.style_encoder(to_tensor(ref), torch.tensor([domain]))
+        for path in frame_paths:
+            frame = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2RGB)
+            x = to_tensor(cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA))
+            masks = nets.fan.get_heatmap(x) if nets.fan is not None else None
+            fake = nets.generator(x, style, masks=masks)
+            image = ((fake[0].permute(1, 2, 0) + 1) * 127.5).clamp(0, 255).round()
+            outputs.append(image.to(torch.uint8).numpy())
+    return np.stack(outputs)
+
+
+def test_exact_override_line(tiny_ckpt, samm, reference_image, tmp_path, style_calls) -> None:
+    out = tmp_path / "out"
+    cfg = compose_infer(exact_line(tiny_ckpt, samm, reference_image, out), tmp_path / "hydra")
+    summary = run(cfg)
+
+    assert summary["videos_made"] == ["006_1", "007_2"] and summary["frames"] == 8
+    # One fixed reference: one style code for the whole run, not one per frame or video.
+    assert style_calls == [1]
+
+    for video, count in (("006_1", 5), ("007_2", 3)):
+        source_stems = sorted(p.stem for p in (samm / video).glob("*.jpg"))
+        written = sorted(p.name for p in (out / video).iterdir())
+        assert written == [f"{stem}.png" for stem in source_stems]
+        assert len(written) == count
+        crop = Crop.load(out / "crops" / f"{video}.json")
+        assert (crop.mode, crop.output_size, crop.source_size) == ("none", 64, (72, 96))
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["untrained"] is False
+    assert manifest["checkpoint"]["sha256"] == hashlib.sha256(tiny_ckpt.read_bytes()).hexdigest()
+    assert manifest["config"]["reference"]["domain"] == 1
+    for video, count in (("006_1", 5), ("007_2", 3)):
+        entry = manifest["videos"][video]
+        assert entry["status"] == "done" and entry["frames"] == count
+        assert (entry["reference"], entry["domain"], entry["untrained"]) == (
+            str(reference_image),
+            1,
+            False,
+        )
+
+    references = pd.read_csv(out / "references.csv", dtype=str)
+    assert references.to_dict("records") == [
+        {"video": v, "participant": p, "reference": str(reference_image), "domain": "1"}
+        | {"strategy": "fixed"}
+        for v, p in (("006_1", "006"), ("007_2", "007"))
+    ]
+
+    # The pipeline (batched, channels-last, workers, writer thread) makes the same frames as
+    # calling the networks by hand on the same crop.
+    frames = sorted((samm / "006_1").glob("*.jpg"))
+    expected = direct_frames(tiny_ckpt, frames, reference_image, domain=1)
+    made = np.stack([read_png(out / "006_1" / f"{p.stem}.png") for p in frames])
+    difference = np.abs(made.astype(int) - expected.astype(int))
+    assert difference.max() <= 1 and difference.mean() < 0.01
+    assert made.std() > 1  # not a blank image
+
+
+def test_untrained_run_is_labelled_and_carries_annotations(
+    samm, reference_image, tmp_path, caplog
+) -> None:
+    annotations = tmp_path / "annotations.csv"
+    annotations.write_text(
+        "video,subject,onset,apex,offset,type,action_units\n"
+        "007_2,007,1,2,3,micro,12\n"
+        "999_9,999,5,6,7,macro,4\n"
+    )
+    out = tmp_path / "out"
+    overrides = [
+        f"source={samm}",
+        f"reference.path={reference_image}",
+        "reference.domain=0",
+        "crop=none",
+        f"output_dir={out}",
+        "writer=ffv1",
+        "preview=true",
+        "img_size=64",
+        "net.max_conv_dim=64",
+        "net.w_hpf=0",
+        "videos=[007_2]",
+        "video_name='{video}_synth'",
+        f"annotations={annotations}",
+        "num_workers=0",
+    ]
+    with caplog.at_level(logging.WARNING, logger="mesynth.synthesis"):
+        summary = run(compose_infer(overrides, tmp_path / "hydra"))
+    assert any("UNTRAINED WEIGHTS" in record.getMessage() for record in caplog.records)
+    assert summary["untrained"] is True
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["untrained"] is True and manifest["checkpoint"]["sha256"] is None
+    assert manifest["videos"]["007_2_synth"]["untrained"] is True
+    assert list(manifest["videos"]) == ["007_2_synth"]
+
+    assert len(read_video(out / "007_2_synth.mkv")) == 3
+    assert len(read_video(out / "007_2_synth.preview.mp4")) == 3
+    assert (out / "crops" / "007_2_synth.json").is_file()
+
+    carried = pd.read_csv(out / "annotations.csv", dtype={"video": str, "source_video": str})
+    assert carried[["video", "source_video", "onset", "apex", "offset"]].values.tolist() == [
+        ["007_2_synth", "007_2", 1, 2, 3]
+    ]
+    assert carried["reference"].tolist() == [str(reference_image)]
+    assert carried["domain"].tolist() == [0]
+
+
+def test_resume_skips_done_and_redoes_partial(tiny_ckpt, reference_image, tmp_path) -> None:
+    source = make_samm(tmp_path / "samm", {"006_1": 3, "007_2": 3, "010_1": 2})
+    out = tmp_path / "out"
+    overrides = exact_line(tiny_ckpt, source, reference_image, out) + ["num_workers=0"]
+    first = run(compose_infer(overrides, tmp_path / "hydra"))
+    assert first["videos_made"] == ["006_1", "007_2", "010_1"]
+
+    done_times = {p.name: p.stat().st_mtime_ns for p in (out / "006_1").iterdir()}
+    # 007_2: interrupted while writing (the writer leaves a .partial folder, status partial).
+    (out / "007_2").rename(out / "007_2.partial")
+    (out / "007_2.partial" / "007_2_0003.png").unlink()
+    manifest_path = out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["videos"]["007_2"]["status"] = "partial"
+    manifest_path.write_text(json.dumps(manifest))
+    # 010_1: recorded as done, but a frame has gone missing since.
+    (out / "010_1" / "010_1_0002.png").unlink()
+
+    second = run(compose_infer(overrides, tmp_path / "hydra"))
+    assert second["videos_skipped"] == ["006_1"]
+    assert second["videos_made"] == ["007_2", "010_1"]
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "006_1").iterdir()} == done_times
+    for video, count in (("007_2", 3), ("010_1", 2)):
+        assert len(list((out / video).glob("*.png"))) == count
+    assert not (out / "007_2.partial").exists()
+    statuses = {v: e["status"] for v, e in json.loads(manifest_path.read_text())["videos"].items()}
+    assert statuses == {"006_1": "done", "007_2": "done", "010_1": "done"}
+
+    # A finished folder must not be reused with another reference without saying so.
+    other = tmp_path / "other.png"
+    shutil.copy(reference_image, other)
+    changed = [
+        o if not o.startswith("reference.path=") else f"reference.path={other}" for o in overrides
+    ]
+    with pytest.raises(ValueError, match="was made with reference"):
+        run(compose_infer(changed, tmp_path / "hydra"))
+
+
+def test_high_pass_path_matches_direct_call(tiny_hpf_ckpt, reference_image, tmp_path) -> None:
+    source = make_samm(tmp_path / "samm", {"006_1": 1})
+    out = tmp_path / "out"
+    overrides = exact_line(tiny_hpf_ckpt, source, reference_image, out) + ["num_workers=0"]
+    run(compose_infer(overrides, tmp_path / "hydra"))
+    frames = sorted((source / "006_1").glob("*.jpg"))
+    expected = direct_frames(tiny_hpf_ckpt, frames, reference_image, domain=1)
+    made = np.stack([read_png(out / "006_1" / f"{p.stem}.png") for p in frames])
+    assert np.abs(made.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_two_processes_write_every_frame_once(tiny_ckpt, reference_image, tmp_path) -> None:
+    # 7 frames over 2 ranks: rank 0 gets frames 0-2 of 006_1, rank 1 frames 3-4 of 006_1 and
+    # all of 007_2, so 006_1 is cut between the ranks and joined afterwards.
+    source = make_samm(tmp_path / "samm", {"006_1": 5, "007_2": 2})
+    single, double = tmp_path / "single", tmp_path / "double"
+    run(compose_infer(exact_line(tiny_ckpt, source, reference_image, single), tmp_path / "h1"))
+
+    command = [sys.executable, str(REPO / "infer.py")]
+    command += exact_line(tiny_ckpt, source, reference_image, double)
+    command += [
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "num_workers=0",
+        "batch_size=2",
+        "progress=false",
+        f"hydra.run.dir={tmp_path / 'hydra_ddp'}",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "joined 2 segments of 006_1" in result.stdout + result.stderr
+
+    for video in ("006_1", "007_2"):
+        names = sorted(p.name for p in (single / video).iterdir())
+        assert sorted(p.name for p in (double / video).iterdir()) == names
+        for name in names:
+            a, b = read_png(single / video / name), read_png(double / video / name)
+            assert np.abs(a.astype(int) - b.astype(int)).max() <= 1, (video, name)
+    manifest = json.loads((double / "manifest.json").read_text())
+    assert {v: e["status"] for v, e in manifest["videos"].items()} == {
+        "006_1": "done",
+        "007_2": "done",
+    }
+    assert not (double / ".segments").exists()
+    assert not list(double.glob("*.partial"))
+
+
+def test_missing_demo_clip_says_how_to_make_it(tmp_path) -> None:
+    cfg = compose_infer([f"paths.data_dir={tmp_path / 'data'}"], tmp_path / "hydra")
+    assert cfg.source == str(tmp_path / "data" / "demo" / "frames")
+    with pytest.raises(FileNotFoundError, match="make demo"):
+        run(cfg)
