@@ -421,11 +421,29 @@ def _from_table(table: pd.DataFrame, path: Path, fmt: str) -> pd.DataFrame:
     return frame
 
 
+_TEXT_COLUMNS = {
+    *_CSV_ALIASES["video"],
+    *_CSV_ALIASES["subject"],
+    *_CSV_ALIASES["action_units"],
+    "source_video",
+    "reference",
+    "expression",
+    "quirks",
+    "notes",
+    "inducement_code",
+}
+
+
+def _text_dtypes(columns) -> dict:
+    """Read ids such as subject "006" as text, not as the number 6."""
+    return {c: str for c in columns if str(c).strip().lower() in _TEXT_COLUMNS}
+
+
 def read_csv(path: str | Path) -> pd.DataFrame:
     """A plain CSV with the :data:`COLUMNS` (common aliases accepted)."""
     path = Path(path)
-    # Subjects like "006" must stay text.
-    table = pd.read_csv(path, dtype={"subject": str, "video": str, "action_units": str})
+    header = pd.read_csv(path, nrows=0).columns
+    table = pd.read_csv(path, dtype=_text_dtypes(header))
     return _from_table(table, path, "csv")
 
 
@@ -469,7 +487,8 @@ def read_annotations(path: str | Path, fmt: str = "auto") -> pd.DataFrame:
     if fmt == "casme2_xlsx":
         return read_casme2_xlsx(path)
     if fmt == "table_xlsx":
-        table = pd.read_excel(path, dtype={"subject": str, "video": str, "action_units": str})
+        header = pd.read_excel(path, nrows=0).columns
+        table = pd.read_excel(path, dtype=_text_dtypes(header))
         return _from_table(table, path, "table_xlsx")
     return read_csv(path)
 

@@ -76,12 +76,15 @@ AU4_DISPLACEMENT = {
     25: (-0.01, 0.05),
     26: (0.0, 0.03),
 }
-BLINK_CLOSURE = 0.92  # fraction of the lid gap the upper lids travel
+BLINK_CLOSURE = 1.0  # fraction of the lid gap the upper lids travel (1 = closed)
 # Per eye: upper lid, lower lid (corner to corner, left to right) and the brow above it.
 BLINK_EYES = (
     ((36, 37, 38, 39), (36, 41, 40, 39), (17, 18, 19, 20, 21)),
     ((42, 43, 44, 45), (42, 47, 46, 45), (22, 23, 24, 25, 26)),
 )
+# dlib's upper-lid points sit on the lashes' lower edge; the lid line is taken this share of
+# the lid gap higher, so the closing lid covers the lashes' dark band instead of stretching it.
+BLINK_LID_LIFT = 0.2
 # Share of the lid-to-brow skin that slides down with the closing lid.
 BLINK_SKIN = 0.7
 
@@ -210,8 +213,10 @@ class FaceWarper:
         for upper_lid, lower_lid, brow in BLINK_EYES:
             upper, lower = points[list(upper_lid)], points[list(lower_lid)]
             inside = (columns > upper[0, 0]) & (columns < upper[-1, 0])
-            lid = np.interp(columns, upper[:, 0], upper[:, 1])
-            bottom = np.interp(columns, lower[:, 0], lower[:, 1])
+            # Parabolas through the lid points: a smooth lid line, no kinks at the landmarks.
+            bottom = np.polyval(np.polyfit(lower[:, 0], lower[:, 1], 2), columns)
+            lid = np.polyval(np.polyfit(upper[:, 0], upper[:, 1], 2), columns)
+            lid = lid - BLINK_LID_LIFT * np.maximum(bottom - lid, 0.0)
             brow_line = np.interp(columns, points[list(brow), 0], points[list(brow), 1])
             gap = np.maximum(bottom - lid, 0.0)
             closed = lid + amplitude * BLINK_CLOSURE * gap
