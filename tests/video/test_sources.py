@@ -42,6 +42,12 @@ def test_samm_lv_layout_is_detected_and_read_as_rgb(samm_root: Path):
     assert open_sources(samm_root / "011_2")[0].video_id == "011_2"
 
 
+def test_unfinished_partial_folders_are_not_videos(samm_root: Path):
+    write_frames(samm_root / "006_2.partial", ["006_2_0001"])
+    assert detect_layout(samm_root) == "samm_lv"
+    assert [s.video_id for s in open_sources(samm_root)] == ["006_1", "011_2"]
+
+
 def test_samm_frame_numbers_cross_from_four_to_five_digits(tmp_path: Path):
     root = tmp_path / "samm"
     names = ["020_3_9998", "020_3_9999", "020_3_10000", "020_3_10001"]

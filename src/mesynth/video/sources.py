@@ -275,7 +275,7 @@ class FrameFolderSource(VideoSource):
             list(zip(self.files, self.frame_numbers, strict=True)),
             desc=f"verify {self.video_id}",
             unit="frame",
-            disable=not full,
+            disable=not full and len(self.files) < 10_000,
             leave=False,
         ):
             if full:
@@ -469,8 +469,13 @@ def _images_in(folder: Path) -> list[Path]:
 
 
 def _subdirs(folder: Path) -> list[Path]:
+    """Sub-folders in natural order, without hidden ones and unfinished ``*.partial`` outputs."""
     return natsorted(
-        (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        (
+            p
+            for p in folder.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and not p.name.endswith(".partial")
+        ),
         key=lambda p: p.name,
         alg=ns.IGNORECASE,
     )
