@@ -234,3 +234,14 @@ def test_prepare_reference_scales_to_network_size(tmp_path: Path) -> None:
     assert prepared[:, :7].max() == 0 and prepared[:, 9:].min() == 200
     astronaut = prepare_reference("skimage:astronaut", 32)
     assert astronaut.shape == (32, 32, 3)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["fixed", "per_participant", "random", "gender_matched", "uniform_background", "diverse"],
+)
+def test_every_strategy_is_a_config_group_option(name: str, tmp_path: Path) -> None:
+    from .conftest import compose_infer
+
+    cfg = compose_infer([f"reference={name}"], tmp_path)
+    assert cfg.reference.strategy == name

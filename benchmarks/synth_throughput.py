@@ -1,0 +1,395 @@
+"""Synthesis throughput at 256x256 with the high-pass path: pipeline vs a naive loop.
+
+Measures, on the same frames and the same networks (StarGAN v2 at 256x256, w_hpf=1, landmark
+network on):
+
+- each stage on its own (decode, crop, masks, generator, write), in ms per frame;
+- networks only: masks + generator on frames already in memory, batched as the pipeline does;
+- the pipeline: ``trainer.predict`` with DataLoader workers (decode + crop), batching,
+  channels-last, ``inference_mode``, one style code per video and the writer thread - the code
+  path ``infer.py`` runs;
+- a naive loop: one frame at a time, style code recomputed for every frame, everything in
+  sequence (what a per-frame use of the reference code does);
+- FLOPs per frame (``torch.utils.flop_counter.FlopCounterMode``; convolutions and matrix
+  products, 2 FLOPs per multiply-add) and the achieved GFLOP/s of the networks against the
+  machine's fp32 peak, measured as the best of several large matrix products;
+- peak memory per phase: resident set size of this process sampled every 10 ms on CPU (the
+  DataLoader workers are separate processes and not included), ``max_memory_allocated`` on GPU.
+
+Weights are random (throughput does not depend on their values) unless ``--ckpt`` is given.
+Usage: ``python benchmarks/synth_throughput.py [--frames 16] [--batch-size 4] [--device cuda]``.
+Prints markdown tables; ``--json PATH`` also saves the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from mesynth.faces.align import FaceNotFoundError, estimate_crop
+from mesynth.faces.crop import Crop
+from mesynth.nets import build_nets
+from mesynth.synthesis.predict import (
+    SynthesisData,
+    SynthesisModule,
+    SynthesisWriter,
+    VideoJob,
+    images_to_tensor,
+    tensor_to_images,
+)
+from mesynth.synthesis.references import prepare_reference
+from mesynth.video.sources import open_sources
+from mesynth.video.writers import open_writer
+
+IMG_SIZE = 256
+FRAME_SIZE = 400  # source frames, like the demo clip
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring helpers
+
+
+class PeakMemory:
+    """Peak memory during a ``with`` block: process RSS on CPU, allocator peak on GPU."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.peak_mib = 0.0
+
+    @staticmethod
+    def _rss_mib() -> float:
+        with open("/proc/self/statm") as handle:
+            pages = int(handle.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return self
+        self._stop = threading.Event()
+        self.peak_mib = self._rss_mib()
+
+        def sample() -> None:
+            while not self._stop.wait(0.01):
+                self.peak_mib = max(self.peak_mib, self._rss_mib())
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.peak_mib = torch.cuda.max_memory_allocated(self.device) / 2**20
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak_mib = max(self.peak_mib, self._rss_mib())
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@contextmanager
+def timed(store: dict, key: str, device: torch.device):
+    sync(device)
+    start = time.perf_counter()
+    yield
+    sync(device)
+    store[key] = store.get(key, 0.0) + time.perf_counter() - start
+
+
+def matmul_peak_gflops(device: torch.device, size: int, repeats: int = 6) -> float:
+    """fp32 peak as the best of several ``size x size`` matrix products (2 n^3 FLOPs each)."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False  # fp32 peak, not TF32
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        a @ b
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def count_gflops(nets, device: torch.device) -> dict[str, float]:
+    x = torch.rand(1, 3, IMG_SIZE, IMG_SIZE, device=device) * 2 - 1
+    domain = torch.zeros(1, dtype=torch.long, device=device)
+    flops = {}
+    with torch.inference_mode():
+        with FlopCounterMode(display=False) as counter:
+            masks = nets.fan.get_heatmap(x)
+        flops["masks"] = counter.get_total_flops() / 1e9
+        with FlopCounterMode(display=False) as counter:
+            style = nets.style_encoder(x, domain)
+        flops["style"] = counter.get_total_flops() / 1e9
+        with FlopCounterMode(display=False) as counter:
+            nets.generator(x, style, masks=masks)
+        flops["generator"] = counter.get_total_flops() / 1e9
+    return flops
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+
+
+def make_source(root: Path, frames: int) -> Path:
+    """A SAMM-LV-style greyscale clip of the astronaut photo, drifting a pixel per frame."""
+    from skimage.data import astronaut
+
+    grey = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2GRAY)
+    folder = root / "900_1"
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in range(1, frames + 1):
+        frame = cv2.resize(np.roll(grey, number, axis=1), (FRAME_SIZE, FRAME_SIZE))
+        cv2.imwrite(str(folder / f"900_1_{number:05d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return root
+
+
+# --------------------------------------------------------------------------------------------
+# The three ways of running
+
+
+def run_naive(nets, source, crop, reference, frames, out_dir, device) -> dict:
+    """Per frame: decode, crop, style code, masks, generator, write - nothing overlapped."""
+    generator = copy.deepcopy(nets.generator).to(device)
+    fan = copy.deepcopy(nets.fan).to(device)
+    style_encoder = copy.deepcopy(nets.style_encoder).to(device)
+    ref = images_to_tensor(torch.from_numpy(reference)[None]).contiguous().to(device)
+    domain = torch.zeros(1, dtype=torch.long, device=device)
+    writer = open_writer(
+        "png", out_dir, "naive", source.frame_names[:frames], source.fps, (IMG_SIZE,) * 2
+    )
+    start = time.perf_counter()
+    with torch.no_grad():
+        for index in range(frames):
+            image = crop.apply(source.read_frame(index), index)
+            x = images_to_tensor(torch.from_numpy(image)[None]).contiguous().to(device)
+            style = style_encoder(ref, domain)
+            fake = generator(x, style, masks=fan.get_heatmap(x))
+            writer.write(tensor_to_images(fake).cpu().numpy())
+    writer.close()
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "fps": frames / seconds}
+
+
+def run_networks(module: SynthesisModule, images: torch.Tensor, batch_size: int, device) -> dict:
+    """Masks + generator only, on cropped frames already in memory, batched like the pipeline."""
+    module.to(device).on_predict_start()
+    times: dict[str, float] = {}
+    use_bf16 = module.bf16 and device.type == "cuda"
+    with torch.inference_mode():
+        warm = images_to_tensor(images[:batch_size].to(device))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            module.generator(
+                warm, module.style_codes[0].expand(len(warm), -1), module.fan.get_heatmap(warm)
+            )
+        for begin in range(0, len(images), batch_size):
+            x = images_to_tensor(images[begin : begin + batch_size].to(device))
+            style = module.style_codes[0].expand(len(x), -1)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                with timed(times, "masks", device):
+                    masks = module.fan.get_heatmap(x)
+                with timed(times, "generator", device):
+                    module.generator(x, style, masks=masks)
+    seconds = times["masks"] + times["generator"]
+    return {"seconds": seconds, "fps": len(images) / seconds, **times}
+
+
+def run_pipeline(module, job: VideoJob, args, out_dir: Path) -> dict:
+    """``trainer.predict`` exactly as ``infer.py`` sets it up, timed around the predict call."""
+    accelerator = "gpu" if args.device == "cuda" else "cpu"
+    writer = SynthesisWriter(out_dir, ["png"], IMG_SIZE, queue_size=8, progress=False)
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        use_distributed_sampler=False,
+        inference_mode=True,
+        callbacks=[writer],
+    )
+    data = SynthesisData([job], args.batch_size, args.num_workers)
+    start = time.perf_counter()
+    trainer.predict(module, datamodule=data, return_predictions=False)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "fps": job.num_frames / seconds}
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=16, help="frames for pipeline/networks")
+    parser.add_argument("--naive-frames", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--num-workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--ckpt", default=None, help="official or mesynth checkpoint (optional)")
+    parser.add_argument("--wing", default=None)
+    parser.add_argument("--source", default=None, help="frame folder/dataset (default: generated)")
+    parser.add_argument("--matmul-size", type=int, default=None)
+    parser.add_argument("--json", default=None, help="also write the numbers here")
+    args = parser.parse_args()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    if args.ckpt:
+        from mesynth.checkpoint import load_nets
+
+        nets = load_nets(args.ckpt, wing=args.wing)
+        if nets.fan is None or nets.config.img_size != IMG_SIZE:
+            raise SystemExit(f"{args.ckpt}: this benchmark needs a 256x256 model with w_hpf > 0")
+    else:
+        nets = build_nets(img_size=IMG_SIZE, w_hpf=1.0)
+    for name in ("generator", "style_encoder", "fan"):
+        nets[name].eval().requires_grad_(False)
+
+    load = os.getloadavg()[0]
+    work = Path(tempfile.mkdtemp(prefix="synth_throughput_"))
+    source_root = Path(args.source) if args.source else make_source(work / "source", args.frames)
+    source = open_sources(source_root)[0]
+    frames = min(args.frames, len(source))
+    try:
+        started = time.perf_counter()
+        crop = estimate_crop(source, "fixed", IMG_SIZE, progress=False)
+        crop_estimate_s = time.perf_counter() - started
+    except FaceNotFoundError:
+        crop, crop_estimate_s = Crop.full_frame(source.frame_size, IMG_SIZE), 0.0
+    reference = prepare_reference("skimage:astronaut", IMG_SIZE)
+
+    peak = matmul_peak_gflops(device, args.matmul_size or (8192 if device.type == "cuda" else 2048))
+    gflops = count_gflops(nets, device)
+    flops_per_frame = gflops["masks"] + gflops["generator"]
+
+    stages: dict[str, float] = {}
+    with timed(stages, "decode", torch.device("cpu")):
+        decoded = [source.read_frame(i) for i in range(frames)]
+    with timed(stages, "crop", torch.device("cpu")):
+        cropped = np.stack([crop.apply(frame, i) for i, frame in enumerate(decoded)])
+    images = torch.from_numpy(cropped)
+
+    with PeakMemory(device) as naive_memory:
+        naive = run_naive(nets, source, crop, reference, args.naive_frames, work / "naive", device)
+
+    with torch.inference_mode():
+        ref = images_to_tensor(torch.from_numpy(reference)[None])
+        style = nets.style_encoder(ref, torch.zeros(1, dtype=torch.long))
+    module = SynthesisModule(
+        nets.generator,
+        nets.fan,
+        style,
+        channels_last=args.channels_last,
+        bf16=args.bf16,
+        compile=args.compile,
+    )
+    with PeakMemory(device) as networks_memory:
+        networks = run_networks(module, images, args.batch_size, device)
+    stages["masks"], stages["generator"] = networks["masks"], networks["generator"]
+
+    job = VideoJob("900_1", source, crop, source.frame_names[:frames], source.fps)
+    with PeakMemory(device) as pipeline_memory:
+        pipeline = run_pipeline(module, job, args, work / "pipeline")
+
+    outputs = tensor_to_images(images_to_tensor(images)).numpy()  # frames of the right shape
+    with timed(stages, "write", torch.device("cpu")):
+        with open_writer("png", work / "write", "w", job.frame_names, 200.0, (IMG_SIZE,) * 2) as w:
+            w.write(outputs)
+
+    networks_gflops = flops_per_frame * networks["fps"]
+    results = {
+        "machine": {
+            "processor": platform.processor() or platform.machine(),
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "torch_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+            "load_average_at_start": load,
+            "load_average_at_end": os.getloadavg()[0],
+            "torch": torch.__version__,
+        },
+        "settings": vars(args) | {"frames": frames},
+        "fp32_peak_gflops": peak,
+        "gflop_per_frame": gflops,
+        "crop_estimate_seconds": crop_estimate_s,
+        "stage_ms_per_frame": {k: 1000 * v / frames for k, v in stages.items()},
+        "naive": naive | {"peak_mib": naive_memory.peak_mib},
+        "networks": networks | {"peak_mib": networks_memory.peak_mib, "gflops": networks_gflops},
+        "pipeline": pipeline | {"peak_mib": pipeline_memory.peak_mib},
+    }
+    speedup = pipeline["fps"] / naive["fps"]
+    hidden = pipeline["fps"] / networks["fps"]
+    efficiency = networks_gflops / peak
+    results["goals"] = {
+        "pipeline_vs_naive": speedup,
+        "end_to_end_vs_networks": hidden,
+        "networks_vs_fp32_peak": efficiency,
+    }
+
+    memory = "peak RSS MiB" if device.type == "cpu" else "peak GPU MiB"
+    print(
+        f"\n### Synthesis throughput, 256x256, w_hpf=1 ({results['machine']['device']}, "
+        f"{torch.get_num_threads()} threads, load average {load:.1f})\n"
+    )
+    print(f"| run | frames | frames/s | {memory} |")
+    print("| --- | ---: | ---: | ---: |")
+    print(
+        f"| naive loop (batch 1, style code per frame) | {args.naive_frames} | {naive['fps']:.3f} | {naive_memory.peak_mib:.0f} |"
+    )
+    print(
+        f"| networks only (masks + generator, batch {args.batch_size}) | {frames} | {networks['fps']:.3f} | {networks_memory.peak_mib:.0f} |"
+    )
+    print(
+        f"| pipeline (trainer.predict, {args.num_workers} workers, writer thread) | {frames} | {pipeline['fps']:.3f} | {pipeline_memory.peak_mib:.0f} |"
+    )
+    print("\n| stage | ms/frame |")
+    print("| --- | ---: |")
+    for key in ("decode", "crop", "masks", "generator", "write"):
+        print(f"| {key} | {results['stage_ms_per_frame'][key]:.1f} |")
+    print(
+        f"\nFLOPs per frame: masks {gflops['masks']:.1f} + generator {gflops['generator']:.1f} "
+        f"= {flops_per_frame:.1f} GFLOP (style encoder {gflops['style']:.1f} GFLOP per call). "
+        f"fp32 peak (best {args.matmul_size or (8192 if device.type == 'cuda' else 2048)}^2 "
+        f"matmul): {peak:.1f} GFLOP/s. One-off crop estimate: {crop_estimate_s:.2f} s.\n"
+    )
+    print("| goal | target | measured |")
+    print("| --- | ---: | ---: |")
+    print(f"| pipeline vs naive | >= 1.25x | {speedup:.2f}x |")
+    print(f"| end-to-end vs networks only | >= 85% | {100 * hidden:.0f}% |")
+    print(
+        f"| networks vs fp32 peak | >= 50% | {100 * efficiency:.0f}% ({networks_gflops:.1f} GFLOP/s) |"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
