@@ -43,6 +43,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from mesynth.faces.align import FaceNotFoundError, estimate_crop
 from mesynth.faces.crop import Crop
 from mesynth.nets import build_nets
+from mesynth.synthesis.pipeline import speed_settings
 from mesynth.synthesis.predict import (
     SynthesisData,
     SynthesisModule,
@@ -245,11 +246,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=16, help="frames for pipeline/networks")
     parser.add_argument("--naive-frames", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", default="auto", help="frames per batch or auto")
     parser.add_argument("--num-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--channels-last", choices=["auto", "true", "false"], default="auto")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--ckpt", default=None, help="official or mesynth checkpoint (optional)")
@@ -262,6 +263,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    layout = args.channels_last if args.channels_last == "auto" else args.channels_last == "true"
+    batch = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
+    args.batch_size, args.channels_last = speed_settings(batch, layout, device.type)
     torch.manual_seed(0)
     if args.ckpt:
         from mesynth.checkpoint import load_nets

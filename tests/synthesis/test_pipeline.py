@@ -226,7 +226,9 @@ def test_high_pass_path_matches_direct_call(tiny_hpf_ckpt, reference_image, tmp_
 
 def test_two_processes_write_every_frame_once(tiny_ckpt, reference_image, tmp_path) -> None:
     # 7 frames over 2 ranks: rank 0 gets frames 0-2 of 006_1, rank 1 frames 3-4 of 006_1 and
-    # all of 007_2, so 006_1 is cut between the ranks and joined afterwards.
+    # all of 007_2, so 006_1 is cut between the ranks and joined afterwards. The single-process
+    # run goes frame by frame in the default layout (auto on CPU), the two-process one in
+    # channels-last batches of 2: the frames must agree all the same.
     source = make_samm(tmp_path / "samm", {"006_1": 5, "007_2": 2})
     single, double = tmp_path / "single", tmp_path / "double"
     run(compose_infer(exact_line(tiny_ckpt, source, reference_image, single), tmp_path / "h1"))
@@ -239,6 +241,7 @@ def test_two_processes_write_every_frame_once(tiny_ckpt, reference_image, tmp_pa
         "trainer.strategy=ddp",
         "num_workers=0",
         "batch_size=2",
+        "channels_last=true",
         "progress=false",
         f"hydra.run.dir={tmp_path / 'hydra_ddp'}",
     ]
