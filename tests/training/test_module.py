@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.plugins import MixedPrecision
 from torch import nn
 
 from mesynth.training.data import FaceDomainDataModule
@@ -118,3 +121,46 @@ def test_one_iteration_follows_the_reference_update_schedule(face_folder, tmp_pa
             assert torch.allclose(average, expected, atol=1e-9), key
     assert module.last_losses["G/lambda_ds"] == 1.0
     assert module.lambda_ds == pytest.approx(0.75)  # next iteration: 1 - 1/ds_iter
+
+
+def test_bf16_mixed_precision_iteration_keeps_fp32_weights(face_folder, tmp_path):
+    torch.manual_seed(0)
+    module = StarGANModule(NET, ["glasses", "plain"], OPTIM, LOSS, total_iters=1)
+    data = FaceDomainDataModule(
+        layout="folder",
+        root=str(face_folder),
+        img_size=64,
+        batch_size=1,
+        num_workers=0,
+        min_size=32,
+    )
+    trainer = L.Trainer(
+        accelerator="cpu",
+        precision="bf16-mixed",
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, datamodule=data)
+    assert module.iteration == 1
+    assert all(math.isfinite(value) for value in module.last_losses.values())
+    assert module.last_losses["D/latent_reg"] > 0
+    dtypes = {p.dtype for p in module.parameters()}
+    assert dtypes == {torch.float32}  # weights and EMA copies stay fp32 under autocast
+
+
+def test_fp16_mixed_precision_passes_the_loss_scale_to_r1(tmp_path):
+    module = StarGANModule(NET, ["a", "b"], OPTIM, LOSS)
+    fp16 = L.Trainer(
+        accelerator="cpu",
+        plugins=[MixedPrecision("16-mixed", "cpu")],
+        logger=False,
+        default_root_dir=tmp_path,
+    )
+    module.trainer = fp16
+    assert module._grad_scale() == fp16.precision_plugin.scaler.get_scale() == 2.0**16
+    module.trainer = L.Trainer(accelerator="cpu", logger=False, default_root_dir=tmp_path)
+    assert module._grad_scale() is None

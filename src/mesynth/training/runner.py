@@ -149,7 +149,9 @@ def run(cfg: DictConfig) -> Munch:
         from mesynth.training.metrics import MetricsCallback
 
         callbacks.append(
-            MetricsCallback(cfg.metrics, datamodule, output_dir / "metrics", schedule.eval_every)
+            MetricsCallback(
+                _container(cfg.metrics), datamodule, output_dir / "metrics", schedule.eval_every
+            )
         )
     logger = build_logger(cfg)
     if logger:
