@@ -91,6 +91,9 @@ class StarGANModule(L.LightningModule):
         if built.fan is not None:
             # Part of the state dict so that checkpoints are self-contained; never trained.
             self.nets["fan"] = built.fan.requires_grad_(False).eval()
+        # The EMA copies start equal to the initialised networks. (The reference copies them
+        # before He initialisation; with beta 0.999 that start is forgotten within ~10k
+        # iterations, but a short fine-tuning run would keep part of it.)
         self.nets_ema = nn.ModuleDict({name: ema_copy(self.nets[name]) for name in EMA_NETS})
         self.iteration = 0
         self.last_losses: dict[str, float] = {}
