@@ -6,6 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mesynth-installed
 DEMO_DIR ?= data/demo
+DEMO_SECONDS ?=
 
 .PHONY: demo test lint format clean-demo
 
@@ -21,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/python -m mesynth.demo --output $(DEMO_DIR)
+	$(BIN)/python -m mesynth.demo --output $(DEMO_DIR) $(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
