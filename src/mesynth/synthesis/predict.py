@@ -203,6 +203,8 @@ class SynthesisModule(L.LightningModule):
         self._compiled = False
 
     def on_predict_start(self) -> None:
+        if self.style_codes.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # one input shape all run long
         if self.channels_last:
             self.generator.to(memory_format=torch.channels_last)
             if self.fan is not None:
