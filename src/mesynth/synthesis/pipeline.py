@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 UNTRAINED_BANNER = (
     "UNTRAINED WEIGHTS: no checkpoint was given (ckpt=null), so the networks are random and the "
     "output is NOT style transfer - only a test of the pipeline. Pass ckpt=checkpoints/"
-    "100000_nets_ema.ckpt (official CelebA-HQ weights, `mesynth download celeba-hq`) or a "
+    "celeba_hq/100000_nets_ema.ckpt (official CelebA-HQ weights, `mesynth download celeba-hq`) or a "
     "mesynth training checkpoint."
 )
 
