@@ -109,3 +109,9 @@ def test_make_demo_writes_a_samm_lv_dataset(tmp_path: Path):
     neutral_bytes = (folder / names[0]).read_bytes()
     outside = [n for n in range(1, 301) if n not in inside]
     assert outside and all((folder / names[n - 1]).read_bytes() == neutral_bytes for n in outside)
+
+
+def test_too_short_clip_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="too short to hold any expression"):
+        make_demo(tmp_path / "short", seconds=0.1, fps=200, progress=False)
+    assert not (tmp_path / "short" / "annotations.csv").exists()

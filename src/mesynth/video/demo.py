@@ -356,6 +356,10 @@ def make_demo(
         raise ValueError(f"seconds * fps must give at least one frame, got {seconds} * {fps}")
     video_id = f"{DEMO_SUBJECT}_{DEMO_VIDEO}"
     events = schedule_events(num_frames, fps, seed)
+    if not events:
+        raise ValueError(
+            f"a {seconds:g} s demo clip is too short to hold any expression; use at least 0.5 s"
+        )
     curves = envelopes(events, num_frames)
     face, landmarks = demo_face(frame_size)
     warper = FaceWarper(face, landmarks)
