@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -371,7 +372,19 @@ def run(cfg: DictConfig) -> dict:
         "participant_regex": regex,
         "identity_threshold": float(cfg.identity.threshold),
     }
-    summary = {**summary, "au_backend": backend.name, "aus": aus, "settings": report_settings}
+    untrained = synthesis_was_untrained(synthetic_dir, synthetic_frames)
+    if untrained:
+        log.warning(
+            "the synthetic videos were made with UNTRAINED networks (manifest.json says so): "
+            "these numbers test the pipeline, not style transfer"
+        )
+    summary = {
+        **summary,
+        "untrained_synthesis": untrained,
+        "au_backend": backend.name,
+        "aus": aus,
+        "settings": report_settings,
+    }
     results = Results(
         settings=report_settings,
         summary=summary,
@@ -398,3 +411,20 @@ def run(cfg: DictConfig) -> dict:
     )  # fmt: skip
     log_results(cfg.get("logger"), output_dir, results, cfg)
     return summary
+
+
+def synthesis_was_untrained(*roots: Path | str | None) -> bool:
+    """Whether a synthesis manifest among ``roots`` records untrained networks."""
+    for root in roots:
+        if root is None:
+            continue
+        path = Path(root) / "manifest.json"
+        if path.is_file():
+            try:
+                return bool(json.loads(path.read_text()).get("untrained"))
+            except (ValueError, OSError) as error:
+                raise EvaluationInputError(
+                    f"{path} is not a readable synthesis manifest ({error}); re-run infer.py "
+                    "into that output_dir or remove the file"
+                ) from error
+    return False

@@ -77,6 +77,12 @@ def render(results: Results, output_dir: Path) -> str:
     """The markdown text of the report."""
     s, out = results.summary, []
     out.append("# Evaluation report\n")
+    if s.get("untrained_synthesis"):
+        out.append(
+            "> **UNTRAINED NETWORKS.** The synthetic videos were made without a checkpoint "
+            "(`manifest.json`: `untrained: true`). They test the pipeline, not style transfer; "
+            "do not report these numbers.\n"
+        )
     out.append(
         f"Original: `{results.settings.get('original_dir')}`  \n"
         f"Synthetic: `{results.settings.get('synthetic_dir')}`  \n"
