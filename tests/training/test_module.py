@@ -19,6 +19,30 @@ OPTIM = {"lr": 1e-4, "mapping_lr": 1e-6, "betas": [0.0, 0.99], "weight_decay": 1
 LOSS = {"lambda_reg": 1.0, "lambda_sty": 1.0, "lambda_ds": 1.0, "ds_iter": 4, "lambda_cyc": 1.0}
 
 
+def fit_on_folder(module, face_folder, tmp_path, precision="32-true") -> L.Trainer:
+    """Train ``module`` on the tiny two-domain folder until it stops (its total_iters)."""
+    data = FaceDomainDataModule(
+        layout="folder",
+        root=str(face_folder),
+        img_size=64,
+        batch_size=1,
+        num_workers=0,
+        min_size=32,
+    )
+    trainer = L.Trainer(
+        accelerator="cpu",
+        precision=precision,
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, datamodule=data)
+    return trainer
+
+
 def test_update_ema_is_the_reference_lerp_on_parameters():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
@@ -83,24 +107,7 @@ def test_one_iteration_follows_the_reference_update_schedule(face_folder, tmp_pa
     for name in ("generator", "mapping_network", "style_encoder"):
         for key, value in module.nets_ema[name].state_dict().items():
             assert torch.equal(value, start[name][key])  # EMA starts as a copy
-    data = FaceDomainDataModule(
-        layout="folder",
-        root=str(face_folder),
-        img_size=64,
-        batch_size=1,
-        num_workers=0,
-        min_size=32,
-    )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(module, datamodule=data)
+    trainer = fit_on_folder(module, face_folder, tmp_path)
     assert module.iteration == 1
     assert trainer.global_step == 4  # Lightning counts the four optimiser steps
 
@@ -126,25 +133,7 @@ def test_one_iteration_follows_the_reference_update_schedule(face_folder, tmp_pa
 def test_bf16_mixed_precision_iteration_keeps_fp32_weights(face_folder, tmp_path):
     torch.manual_seed(0)
     module = StarGANModule(NET, ["glasses", "plain"], OPTIM, LOSS, total_iters=1)
-    data = FaceDomainDataModule(
-        layout="folder",
-        root=str(face_folder),
-        img_size=64,
-        batch_size=1,
-        num_workers=0,
-        min_size=32,
-    )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        precision="bf16-mixed",
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(module, datamodule=data)
+    fit_on_folder(module, face_folder, tmp_path, precision="bf16-mixed")
     assert module.iteration == 1
     assert all(math.isfinite(value) for value in module.last_losses.values())
     assert module.last_losses["D/latent_reg"] > 0
