@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from mesynth.evaluation.common import EvaluationInputError
-from mesynth.faces.landmarks import model_file
+from mesynth.faces.landmarks import model_file, to_grey
 
 PREDICTOR_68 = "shape_predictor_68_face_landmarks.dat"
 DESCRIPTOR_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
@@ -51,13 +51,6 @@ def _recogniser():
     return dlib.face_recognition_model_v1(str(model_path(DESCRIPTOR_MODEL)))
 
 
-def to_gray(frame: np.ndarray) -> np.ndarray:
-    """uint8 greyscale of an RGB or greyscale frame (contiguous, as dlib wants)."""
-    if frame.ndim == 2:
-        return np.ascontiguousarray(frame)
-    return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-
-
 def detect_face(image: np.ndarray, upsample: int = 1):
     """The largest face box dlib's HOG detector finds (a ``dlib.rectangle``), or None."""
     boxes = _detector()(image, upsample)
@@ -74,7 +67,7 @@ def landmarks_in_box(image: np.ndarray, box) -> np.ndarray:
 
 def detect_landmarks(frame: np.ndarray, upsample: int = 1) -> np.ndarray | None:
     """68 landmarks of the largest face of one frame, or None when no face is found."""
-    gray = to_gray(frame)
+    gray = to_grey(frame)
     box = detect_face(gray, upsample)
     return None if box is None else landmarks_in_box(gray, box)
 
@@ -169,7 +162,7 @@ class LandmarkTracker:
         previous: np.ndarray | None = None
         since_detection = 0
         for frame in frames:
-            gray = to_gray(frame)
+            gray = to_grey(frame)
             landmarks = None
             if previous is None or since_detection >= self.detect_every:
                 landmarks = self._detect(gray)
@@ -190,7 +183,7 @@ def face_descriptor(frame: np.ndarray, upsample: int = 1) -> np.ndarray | None:
     rgb = np.ascontiguousarray(
         frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
     )
-    box = detect_face(to_gray(rgb), upsample)
+    box = detect_face(to_grey(rgb), upsample)
     if box is None:
         return None
     shape = _predictor()(rgb, box)

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from mesynth.faces.landmarks import to_grey
+
 
 @dataclass(frozen=True)
 class FarnebackParams:
@@ -24,13 +26,6 @@ class FarnebackParams:
     poly_sigma: float = 1.2
 
 
-def gray(frame: np.ndarray) -> np.ndarray:
-    """uint8 greyscale of an RGB or greyscale frame."""
-    if frame.ndim == 2:
-        return frame
-    return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-
-
 def farneback(
     first: np.ndarray, second: np.ndarray, params: FarnebackParams | None = None
 ) -> np.ndarray:
@@ -40,7 +35,9 @@ def farneback(
         raise ValueError(
             f"flow needs frames of one size, got {first.shape[:2]} and {second.shape[:2]}"
         )
-    return cv2.calcOpticalFlowFarneback(gray(first), gray(second), None, flags=0, **asdict(params))
+    return cv2.calcOpticalFlowFarneback(
+        to_grey(first), to_grey(second), None, flags=0, **asdict(params)
+    )
 
 
 def magnitude(flow: np.ndarray) -> np.ndarray:
@@ -119,8 +116,8 @@ def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def warping_error(first: np.ndarray, second: np.ndarray, flow: np.ndarray) -> float:
     """Mean |first - warp(second, flow)| in greyscale, 0-1 scale, over in-frame pixels."""
-    first_gray = gray(first).astype(np.float32) / 255.0
-    second_gray = gray(second).astype(np.float32) / 255.0
+    first_gray = to_grey(first).astype(np.float32) / 255.0
+    second_gray = to_grey(second).astype(np.float32) / 255.0
     warped, inside = warp(second_gray, flow)
     if not inside.any():
         return float("nan")

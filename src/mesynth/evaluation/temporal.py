@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mesynth.evaluation.flow import FarnebackParams, farneback, gray, warping_error
+from mesynth.evaluation.flow import FarnebackParams, farneback, warping_error
 from mesynth.evaluation.frames import VideoPair
+from mesynth.faces.landmarks import to_grey
 
 TEMPORAL_COLUMNS = [
     "video", "n_pairs", "warp_error_original", "warp_error_synthetic", "warp_error_ratio",
@@ -32,7 +33,7 @@ def sample_starts(n_frames: int, max_pairs: int) -> np.ndarray:
 
 def _mean_abs_difference(first: np.ndarray, second: np.ndarray) -> float:
     return float(
-        np.abs(gray(first).astype(np.float32) - gray(second).astype(np.float32)).mean() / 255
+        np.abs(to_grey(first).astype(np.float32) - to_grey(second).astype(np.float32)).mean() / 255
     )
 
 
