@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from munch import Munch
 from torch import nn
 
+from mesynth.atomic import write_atomically
 from mesynth.nets import NetConfig, build_nets
 from mesynth.nets.landmark_network import LandmarkNetwork
 
@@ -394,11 +394,7 @@ def save_official(nets: Mapping, path: str | Path, names: tuple[str, ...] | None
             raise CheckpointError(f"cannot write {path}: no {name} network to save")
         module = getattr(module, "module", module)
         payload[name] = {key: value.detach().cpu() for key, value in module.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(payload, partial)
-    os.replace(partial, path)
-    return path
+    return write_atomically(path, lambda partial: torch.save(payload, partial))
 
 
 def export_official(nets_ema: Mapping, path: str | Path) -> Path:

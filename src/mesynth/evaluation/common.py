@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from pathlib import Path
 
 import pandas as pd
+
+from mesynth.atomic import write_atomically
 
 # The intensity AUs OpenFace 2.x writes (``AUxx_r``).
 INTENSITY_AUS = (
@@ -49,28 +50,16 @@ def participant_of(video: str, pattern: str) -> str:
     return match.group(1) if match.groups() else match.group(0)
 
 
-def _temporary(path: Path) -> Path:
-    return path.with_name(f".{path.name}.partial")
-
-
 def write_text(path: str | Path, text: str) -> Path:
     """Write a text file atomically: a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = _temporary(path)
-    partial.write_text(text)
-    os.replace(partial, path)
-    return path
+    return write_atomically(path, lambda partial: partial.write_text(text))
 
 
 def write_csv(path: str | Path, table: pd.DataFrame, float_format: str | None = "%.6g") -> Path:
     """Write a DataFrame as CSV (no index) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = _temporary(path)
-    table.to_csv(partial, index=False, float_format=float_format)
-    os.replace(partial, path)
-    return path
+    return write_atomically(
+        path, lambda partial: table.to_csv(partial, index=False, float_format=float_format)
+    )
 
 
 def write_json(path: str | Path, data: dict) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from mesynth.atomic import write_atomically
 from mesynth.evaluation.flow import flow_to_rgb, magnitude  # noqa: E402
 from mesynth.evaluation.stats import AlignedSeries  # noqa: E402
 
@@ -22,12 +22,13 @@ SYNTHETIC_COLOUR = "#d62728"
 
 
 def _save(figure: plt.Figure, path: Path, dpi: int) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial.png")
-    figure.savefig(partial, dpi=dpi, bbox_inches="tight")
-    plt.close(figure)
-    os.replace(partial, path)
-    return path
+    try:
+        return write_atomically(
+            path,
+            lambda partial: figure.savefig(partial, dpi=dpi, bbox_inches="tight", format="png"),
+        )
+    finally:
+        plt.close(figure)
 
 
 def au_curves(

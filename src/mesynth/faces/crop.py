@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mesynth.atomic import write_atomically
+
 CROP_MODES = ("none", "fixed", "tracked")
 
 
@@ -85,11 +87,8 @@ class Crop:
         }
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict()))
-        tmp.replace(path)
+        text = json.dumps(self.to_dict())
+        write_atomically(path, lambda partial: partial.write_text(text))
 
     @classmethod
     def from_dict(cls, data: dict) -> Crop:

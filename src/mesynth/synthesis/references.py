@@ -21,6 +21,7 @@ import pandas as pd
 from natsort import natsorted
 from PIL import Image, UnidentifiedImageError
 
+from mesynth.atomic import write_atomically
 from mesynth.faces.crop import Crop
 
 log = logging.getLogger(__name__)
@@ -534,16 +535,15 @@ def select_references(
 
 def write_references_csv(assignments: Sequence[Assignment], path: str | Path) -> Path:
     """``references.csv``: which reference and domain each video got, and by which strategy."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(REFERENCE_COLUMNS)
-        for a in assignments:
-            writer.writerow([a.video, a.participant, str(a.reference), a.domain, a.strategy])
-    partial.replace(path)
-    return path
+
+    def write(partial: Path) -> None:
+        with partial.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(REFERENCE_COLUMNS)
+            for a in assignments:
+                writer.writerow([a.video, a.participant, str(a.reference), a.domain, a.strategy])
+
+    return write_atomically(path, write)
 
 
 def read_references_csv(path: str | Path) -> list[Assignment]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ from torchvision import models, transforms
 from torchvision.utils import save_image
 from tqdm import tqdm
 
+from mesynth.atomic import write_atomically
 from mesynth.training.data import DomainImages, eval_transform, load_image
 
 log = logging.getLogger(__name__)
@@ -335,11 +335,8 @@ def calculate_metrics(
 
 
 def write_json(values: Mapping[str, float], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(dict(values), indent=2))
-    os.replace(partial, path)
-    return path
+    text = json.dumps(dict(values), indent=2)
+    return write_atomically(path, lambda partial: partial.write_text(text))
 
 
 class MetricsCallback(Callback):

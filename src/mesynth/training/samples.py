@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torchvision.utils import make_grid, save_image
+
+from mesynth.atomic import write_atomically
 
 
 def to_unit_range(x: torch.Tensor) -> torch.Tensor:
@@ -53,9 +54,4 @@ def latent_grid(nets: Mapping, x_src: torch.Tensor, z_codes: torch.Tensor, num_d
 
 def save_grid(grid: torch.Tensor, path: str | Path) -> Path:
     """Write a grid as PNG via a temporary name, so a file that exists is complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    save_image(grid, partial, format="PNG")
-    os.replace(partial, path)
-    return path
+    return write_atomically(path, lambda partial: save_image(grid, partial, format="PNG"))

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mesynth.atomic import write_atomically
+
 log = logging.getLogger(__name__)
 
 COLUMNS = ("video", "subject", "onset", "apex", "offset", "type", "action_units")
@@ -284,7 +286,7 @@ def write_samm_xlsx(
                 _text(record.get("notes", "")),
             ]
         )
-    _atomic(path, lambda tmp: workbook.save(tmp))
+    write_atomically(path, lambda tmp: workbook.save(tmp))
     return path
 
 
@@ -493,17 +495,6 @@ def read_annotations(path: str | Path, fmt: str = "auto") -> pd.DataFrame:
     return read_csv(path)
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.partial")
-    try:
-        write(temp)
-        temp.replace(path)
-    finally:
-        if temp.exists():
-            temp.unlink()
-
-
 def write_annotations(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write annotations as CSV, or as an xlsx table when ``path`` ends in ``.xlsx``."""
     path = Path(path)
@@ -512,9 +503,9 @@ def write_annotations(frame: pd.DataFrame, path: str | Path) -> Path:
         raise ValueError(f"annotations to write to {path} lack the columns {missing}")
     ordered = frame[[*COLUMNS, *[c for c in frame.columns if c not in COLUMNS]]]
     if path.suffix.lower() == ".xlsx":
-        _atomic(path, lambda tmp: ordered.to_excel(tmp, index=False, engine="openpyxl"))
+        write_atomically(path, lambda tmp: ordered.to_excel(tmp, index=False, engine="openpyxl"))
     else:
-        _atomic(path, lambda tmp: ordered.to_csv(tmp, index=False))
+        write_atomically(path, lambda tmp: ordered.to_csv(tmp, index=False))
     return path
 
 
