@@ -7,26 +7,14 @@ call these same functions, so both ways of starting a run are identical.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-CONF_ENV = "MESYNTH_CONF_DIR"
+from mesynth.config import CONF_ENV, conf_dir
 
-
-def conf_dir() -> Path:
-    """Directory of the Hydra configs: ``$MESYNTH_CONF_DIR`` or the checkout's ``conf/``."""
-    override = os.environ.get(CONF_ENV)
-    candidate = Path(override) if override else Path(__file__).resolve().parents[2] / "conf"
-    if not (candidate / "train.yaml").is_file():
-        raise FileNotFoundError(
-            f"mesynth configs not found in {candidate} (expected train.yaml there). "
-            f"Run from a checkout of mesynth, or set {CONF_ENV} to its conf/ directory."
-        )
-    return candidate
+__all__ = ["CONF_ENV", "conf_dir", "evaluate_main", "infer_main", "train_main"]
 
 
 def _launch(config_name: str, runner: Callable[[DictConfig], object]) -> None:

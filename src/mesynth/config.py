@@ -1,0 +1,47 @@
+"""Where the Hydra configs live, and the few helpers every area uses to read them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CONF_ENV = "MESYNTH_CONF_DIR"
+
+
+def conf_dir() -> Path:
+    """Directory of the Hydra configs: ``$MESYNTH_CONF_DIR`` or the checkout's ``conf/``."""
+    override = os.environ.get(CONF_ENV)
+    candidate = Path(override) if override else Path(__file__).resolve().parents[2] / "conf"
+    if not (candidate / "train.yaml").is_file():
+        raise FileNotFoundError(
+            f"mesynth configs not found in {candidate} (expected train.yaml there). "
+            f"Run from a checkout of mesynth, or set {CONF_ENV} to its conf/ directory."
+        )
+    return candidate
+
+
+def to_plain(node: object) -> object:
+    """An OmegaConf node (resolved) as plain dicts and lists; any other value unchanged."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(node, DictConfig | ListConfig):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+def resolve_num_workers(value: object, setting: str = "num_workers") -> int:
+    """DataLoader workers: an integer >= 0, or ``auto`` (one per CPU core left to this process,
+    less one for the main process, at most 16)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # platforms without affinity masks
+            cores = os.cpu_count() or 1
+        return max(1, min(16, cores - 1))
+    try:
+        workers = int(value)
+    except (TypeError, ValueError):
+        workers = -1
+    if workers < 0 or str(value).strip() != str(workers):
+        raise ValueError(f"{setting}={value!r} must be a whole number >= 0 or auto")
+    return workers
