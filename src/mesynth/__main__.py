@@ -1,7 +1,8 @@
 """``mesynth COMMAND``: the command-line front door (``python -m mesynth`` does the same).
 
 Commands:
-  download   fetch pretrained StarGAN v2 files and datasets (see ``conf/download.yaml``)
+  download         fetch pretrained StarGAN v2 files and datasets (see ``conf/download.yaml``)
+  score-spotting   score MEGC spotting predictions against ground-truth annotations
 """
 
 from __future__ import annotations
@@ -9,6 +10,39 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+
+
+def _score_spotting(args: argparse.Namespace) -> int:
+    # Imported on use: the scorer needs pandas, which `mesynth download` does not.
+    from mesynth.spotting.scoring import run_cli
+
+    return run_cli(args)
+
+
+def _score_spotting_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--predictions", required=True, help="MEGC submission CSV: vid,pred_onset,pred_offset,type"
+    )
+    parser.add_argument(
+        "--annotations",
+        required=True,
+        help="ground truth: SAMM-LV xlsx, CAS(ME)^2 code sheet or mesynth annotation CSV",
+    )
+    parser.add_argument(
+        "--annotations-format",
+        default="auto",
+        choices=("auto", "samm_xlsx", "casme2_xlsx", "csv"),
+        help="format of --annotations (default: auto, guessed from the file)",
+    )
+    parser.add_argument("--iou", type=float, default=0.5, help="IoU threshold (default 0.5)")
+    parser.add_argument(
+        "--matching",
+        default="megc",
+        choices=("megc", "one_to_one"),
+        help="megc (default): the found ground-truth intervals are the true positives, as in "
+        "the MEGC2020 baseline; one_to_one: each prediction matches at most one interval",
+    )
+    parser.add_argument("--json", metavar="OUT", help="also write the scores to this JSON file")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,6 +60,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     download.add_arguments(fetch)
     fetch.set_defaults(handler=download.run_cli)
+    score = commands.add_parser(
+        "score-spotting",
+        help="score MEGC spotting predictions against ground-truth annotations",
+        description="Score spotted intervals (MEGC submission CSV) against ground truth with "
+        "the MEGC protocol: IoU >= 0.5 per type, counts pooled over all videos, per type "
+        "(micro, macro) and overall. Prints a table; --json writes the numbers.",
+    )
+    _score_spotting_arguments(score)
+    score.set_defaults(handler=_score_spotting)
     args = parser.parse_args(argv)
     return args.handler(args)
 
