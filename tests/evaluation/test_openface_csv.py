@@ -73,3 +73,29 @@ def test_a_video_on_one_side_only_is_named(tmp_path):
     pairs = OpenFaceCSVBackend().csv_pairs(inputs)
     assert list(pairs) == ["006_1"]
     assert pairs["006_1"][1] == tmp_path / "synthetic" / "006_1.csv"
+
+
+def test_requested_aus_missing_from_files_stop_naming_every_file_and_the_fix(tmp_path):
+    from mesynth.evaluation.au.openface_csv import check_requested_aus, header_aus
+
+    files = {}
+    for video in ("006_1", "006_2", "011_1"):
+        files[video] = tuple(
+            write_au_csv(tmp_path / side / f"{video}.csv", _table(), leading_space=True)
+            for side in ("original", "synthetic")
+        )
+    files["006_2"] = (
+        files["006_2"][0],
+        write_au_csv(tmp_path / "synthetic" / "006_2.csv", _table().drop(columns=["AU45_r"])),
+    )
+    assert header_aus(files["006_1"][0]) == ["AU01", "AU12", "AU45"]
+    check_requested_aus(files, ["AU01", "AU12"])  # every file has these
+    with pytest.raises(EvaluationInputError) as caught:
+        check_requested_aus(files, ["AU12", "AU45"])
+    message = str(caught.value)
+    assert message.startswith("aus=[AU12,AU45] asks for AU45, missing from 1 CSV(s): ")
+    assert f"{files['006_2'][1]} has no AU45_r" in message
+    assert "drop AU45 from aus= (aus=[AU12])" in message
+    # A file that has none of the requested AUs: the fix lists what every file has.
+    with pytest.raises(EvaluationInputError, match=r"choose AUs these files have: AU01, AU12$"):
+        check_requested_aus(files, ["AU45"])

@@ -78,12 +78,77 @@ def test_savitzky_golay_smoothing_is_applied_before_correlating():
         "v", au_table(original, success=success), au_table(synthetic), ["AU12"], settings
     )
     keep = success == 1
+    # Frames 5-7 failed: filled on the line from frame 4 to frame 8, then smoothed.
+    filled = original["AU12"].copy()
+    filled[5:8] = np.interp([5, 6, 7], [4, 8], original["AU12"][[4, 8]])
     expected = sps.pearsonr(
-        savgol_filter(original["AU12"], 9, 3)[keep], savgol_filter(synthetic["AU12"], 9, 3)[keep]
+        savgol_filter(filled, 9, 3)[keep], savgol_filter(synthetic["AU12"], 9, 3)[keep]
     )[0]
     unsmoothed = sps.pearsonr(original["AU12"][keep], synthetic["AU12"][keep])[0]
     assert rows[0]["pearson"] == pytest.approx(expected, abs=1e-9)
+    assert rows[0]["n_frames"] == 197
     assert abs(expected - unsmoothed) > 1e-3  # smoothing really changed the answer
+
+
+def test_fill_failed_interpolates_inside_and_holds_the_ends():
+    np.testing.assert_allclose(
+        stats.fill_failed([1.0, 0.0, 0.0, 4.0, 5.0], [True, False, False, True, True]),
+        [1.0, 2.0, 3.0, 4.0, 5.0],
+    )
+    np.testing.assert_allclose(
+        stats.fill_failed([0.0, 2.0, 3.0, 0.0], [False, True, True, False]), [2.0, 2.0, 3.0, 3.0]
+    )
+    # Nothing usable: nothing to interpolate from, the series is returned as it is.
+    np.testing.assert_allclose(stats.fill_failed([0.0, 0.0], [False, False]), [0.0, 0.0])
+
+
+def test_failed_frames_zeros_do_not_leak_into_smoothed_neighbours():
+    """OpenFace writes 0 on failed frames; smoothing must not pull their neighbours down."""
+    n, window = 200, 15
+    signal = 2.0 + np.sin(np.linspace(0, 4 * np.pi, n))
+    with_zeros = signal.copy()
+    with_zeros[90:95] = 0.0
+    success = np.ones(n, dtype=int)
+    success[90:95] = 0
+    settings = stats.StatsSettings(smooth_window=window, smooth_polyorder=2)
+    series = stats.aligned_series(
+        au_table({"AU12": with_zeros}, success=success),
+        au_table({"AU12": signal}),
+        "AU12",
+        settings,
+    )
+    neighbours = np.r_[83:90, 95:102]
+    truth = savgol_filter(signal, window, 2)
+    smoothed_zeros = savgol_filter(with_zeros, window, 2)
+    # Filled then smoothed: the neighbours keep their value; smoothing the zeros would not.
+    assert np.abs(series.original_all[neighbours] - truth[neighbours]).max() < 0.01
+    assert np.abs(smoothed_zeros[neighbours] - truth[neighbours]).max() > 0.3
+    assert not series.valid[90:95].any() and series.valid.sum() == n - 5
+    rows, excluded = stats.compare_video(
+        "v", au_table({"AU12": with_zeros}, success=success), au_table({"AU12": signal}),
+        ["AU12"], settings,
+    )  # fmt: skip
+    leaky = sps.pearsonr(smoothed_zeros[success == 1], truth[success == 1])[0]
+    assert rows[0]["pearson"] > 0.9999 and leaky < 0.995  # measured: 0.99999, 0.9905
+    assert rows[0]["n_frames"] == n - 5 and excluded == []
+
+
+def test_truncation_is_logged_with_the_number_of_frames_cut(caplog):
+    rng = np.random.default_rng(4)
+    tables = {
+        "006_1": (au_table({"AU12": rng.random(100)}), au_table({"AU12": rng.random(90)})),
+        "006_2": (au_table({"AU12": rng.random(50)}), au_table({"AU12": rng.random(50)})),
+    }
+    assert stats.truncation_notes(tables, stats.StatsSettings()) == []  # align=error: no cut
+    with caplog.at_level("INFO", logger="mesynth.evaluation.stats"):
+        notes = stats.truncation_notes(tables, stats.StatsSettings(align="truncate"))
+    expected = (
+        "006_1: align=truncate compared the first 90 AU rows and cut the last 10 of the "
+        "original side (100 original, 90 synthetic)"
+    )
+    assert notes == [expected + "."]
+    assert [record.getMessage() for record in caplog.records] == [expected]
+    assert "cut the last 3 of the synthetic side" in stats.truncation_message("v", 7, 10)
 
 
 @pytest.mark.parametrize(
@@ -245,3 +310,48 @@ def test_subset_comparison_leaves_the_subset_out():
     np.testing.assert_array_equal(comparison.n_videos_without, [2, 1, 2])
     with pytest.raises(EvaluationInputError, match="matches no participant"):
         stats.subset_comparison(per_video, ["999"], "^([^_]+)")
+
+
+def test_an_au_missing_from_some_csvs_is_named_and_kept_for_the_others(tmp_path, caplog):
+    rng = np.random.default_rng(5)
+    tables, files = {}, {}
+    for video in ("006_1", "011_1"):
+        x, y = correlated(rng, 80, 0.6)
+        u, v = correlated(rng, 80, 0.4)
+        tables[video] = (au_table({"AU04": u, "AU12": x}), au_table({"AU04": v, "AU12": y}))
+        files[video] = (tmp_path / "o" / f"{video}.csv", tmp_path / "s" / f"{video}.csv")
+    tables["011_1"] = (tables["011_1"][0], tables["011_1"][1].drop(columns=["AU04_r"]))
+    with caplog.at_level("WARNING", logger="mesynth.evaluation.stats"):
+        aus, missing = stats.compared_aus(tables, files)
+    assert aus == ["AU04", "AU12"]
+    assert missing == {"AU04": [str(tmp_path / "s" / "011_1.csv")]}
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert "no AU04_r column in 1 of 4 CSVs" in warning and "011_1.csv" in warning
+    assert "aus=[...]" in warning
+
+    per_video, excluded = stats.correlate_tables(tables, aus, stats.StatsSettings(), files)
+    assert excluded.to_dict("records") == [
+        {
+            "video": "011_1",
+            "au": "AU04",
+            "reason": "no AU column in the synthetic CSV",
+            "n_frames": 0,
+        }
+    ]
+    original, synthetic = tables["006_1"]
+    kept = per_video[(per_video.video == "006_1") & (per_video.au == "AU04")].iloc[0]
+    assert kept["pearson"] == pytest.approx(
+        sps.pearsonr(original["AU04_r"], synthetic["AU04_r"])[0], abs=1e-12
+    )
+    assert stats.by_au(per_video).set_index("au")["n_videos"].to_dict() == {"AU04": 1, "AU12": 2}
+    summary = stats.summarise(per_video, excluded, "^([^_]+)", missing)
+    assert summary["missing_au_columns"] == missing and summary["n_pairs"] == 3
+    (note,) = stats.missing_au_notes(missing)
+    assert note.startswith("AU04 is missing from 1 CSV(s) (") and "011_1.csv" in note
+
+
+def test_no_au_column_anywhere_is_an_error(tmp_path):
+    table = au_table({"AU12": np.arange(5.0)}).drop(columns=["AU12_r"])
+    files = {"v": (tmp_path / "a.csv", tmp_path / "b.csv")}
+    with pytest.raises(EvaluationInputError, match=r"no CSV has an AU intensity column.*a\.csv"):
+        stats.compared_aus({"v": (table, table)}, files)

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from mesynth.evaluation import figures, stats
-from mesynth.evaluation.au import AUInputs, build_backend, read_openface_csv
+from mesynth.evaluation.au import AUInputs, build_backend, check_requested_aus, read_openface_csv
 from mesynth.evaluation.common import (
     EvaluationInputError,
     normalise_au,
@@ -67,11 +67,19 @@ class _LazyPairs:
                 videos=self.videos,
                 align=self.cfg.align,
             )
+            for pair in self._pairs:
+                cut = stats.truncation_message(
+                    pair.video_id, len(pair.original), len(pair.synthetic), "frames"
+                )
+                if cut:
+                    log.info(cut)
         return self._pairs
 
 
 def read_tables(files: dict[str, tuple[Path, Path]], aus: list[str] | None) -> dict:
     """Read (and check) both CSVs of every video."""
+    if aus:
+        check_requested_aus(files, aus)
     tables = {}
     for video, (original, synthetic) in tqdm(files.items(), desc="reading AU tables", unit="video"):
         tables[video] = (read_openface_csv(original, aus), read_openface_csv(synthetic, aus))
@@ -265,12 +273,15 @@ def run(cfg: DictConfig) -> dict:
     files = backend.csv_pairs(AUInputs(original_dir, synthetic_dir, videos, pairs_of))
     requested_aus = [normalise_au(au) for au in cfg.aus] if cfg.aus else None
     tables = read_tables(files, requested_aus)
-    aus = requested_aus or stats.common_aus(tables, files)
+    aus, missing_columns = (
+        (requested_aus, {}) if requested_aus else stats.compared_aus(tables, files)
+    )
+    notes += stats.missing_au_notes(missing_columns) + stats.truncation_notes(tables, settings)
     per_video, excluded = stats.correlate_tables(tables, aus, settings, files)
     regex = str(cfg.participant_regex)
     by_au = stats.by_au(per_video)
     by_participant = stats.by_participant(per_video, regex)
-    summary = stats.summarise(per_video, excluded, regex)
+    summary = stats.summarise(per_video, excluded, regex, missing_columns)
     if summary["n_pairs"] == 0:
         notes.append("No (video, AU) pair could be correlated; see excluded.csv.")
         log.warning("no (video, AU) pair could be correlated; see %s", output_dir / "excluded.csv")

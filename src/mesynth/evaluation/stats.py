@@ -2,10 +2,18 @@
 
 Per video and AU: Pearson and Spearman correlation between the original and the synthetic
 intensity series, over the frames where both sides have ``success == 1`` and
-``confidence >= min_confidence``. With ``smooth.window > 0`` each whole series is first smoothed
-with a Savitzky-Golay filter (in frame order; failed frames are dropped afterwards). A series
-that is constant over those frames on either side has no correlation: the pair is left out of
-every mean and counted as excluded, as is a pair with fewer than ``min_frames`` valid frames.
+``confidence >= min_confidence``. Each side's series is prepared in this order:
+
+1. frames where that side failed (``success == 0`` or ``confidence < min_confidence``; OpenFace
+   writes 0 there) are filled by linear interpolation between the nearest usable frames (the
+   nearest usable value at either end), so that
+2. the optional Savitzky-Golay smoothing (``smooth.window > 0``, in frame order) does not spread
+   the failed frames' zeros into their neighbours;
+3. only the frames usable on both sides enter the correlation: filled frames never count.
+
+A series that is constant over those frames on either side has no correlation: the pair is left
+out of every mean and counted as excluded, as is a pair with fewer than ``min_frames`` valid
+frames, and a pair whose AU column is missing from one of its CSVs.
 
 Aggregation uses Fisher's z: ``z = atanh(r)`` with r clipped to +-0.9999999, mean of z, back
 with ``tanh``. By AU over videos (Table 1), by participant over all of the participant's
@@ -15,6 +23,7 @@ population standard deviation of the participants' mean z values (Table 2's SD r
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +33,14 @@ from natsort import natsorted
 from scipy.signal import savgol_filter
 from scipy.stats import rankdata
 
-from mesynth.evaluation.common import EvaluationInputError, intensity_column, participant_of
+from mesynth.evaluation.common import (
+    INTENSITY_AUS,
+    EvaluationInputError,
+    intensity_column,
+    participant_of,
+)
+
+log = logging.getLogger(__name__)
 
 R_CLIP = 0.9999999
 ALIGN_MODES = ("error", "truncate")
@@ -32,6 +48,11 @@ PER_VIDEO_COLUMNS = ["video", "au", "pearson", "spearman", "n_frames"]
 BY_AU_COLUMNS = ["au", "pearson", "spearman", "n_videos"]
 BY_PARTICIPANT_COLUMNS = ["participant", "pearson", "spearman", "n_pairs"]
 EXCLUDED_COLUMNS = ["video", "au", "reason", "n_frames"]
+MISSING_COLUMN_REASONS = {
+    "original": "no AU column in the original CSV",
+    "synthetic": "no AU column in the synthetic CSV",
+    "both": "no AU column in either CSV",
+}
 
 
 @dataclass(frozen=True)
@@ -99,6 +120,22 @@ def is_constant(series: np.ndarray) -> bool:
     return float(np.ptp(series)) <= 1e-12 * scale
 
 
+def fill_failed(series: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """``series`` with its unusable frames linearly interpolated from the usable ones.
+
+    Before the first and after the last usable frame the nearest usable value is held. A series
+    with no usable frame (or no failed one) is returned unchanged.
+    """
+    series = np.asarray(series, dtype=np.float64)
+    usable = np.asarray(usable, dtype=bool)
+    if usable.all() or not usable.any():
+        return series.copy()
+    positions = np.arange(series.size)
+    filled = series.copy()
+    filled[~usable] = np.interp(positions[~usable], positions[usable], series[usable])
+    return filled
+
+
 def smooth(series: np.ndarray, window: int, polyorder: int) -> np.ndarray:
     """Savitzky-Golay smoothing of a whole series; ``window == 0`` returns it unchanged."""
     series = np.asarray(series, dtype=np.float64)
@@ -109,21 +146,40 @@ def smooth(series: np.ndarray, window: int, polyorder: int) -> np.ndarray:
 
 @dataclass
 class AlignedSeries:
-    """One AU of one video on both sides, after alignment, smoothing and frame filtering."""
+    """One AU of one video on both sides, after alignment, filling, smoothing and filtering."""
 
-    frames: np.ndarray  # OpenFace frame numbers of the valid frames
+    frames: np.ndarray  # frame numbers (the CSV's ``frame`` column) of the valid frames
     original: np.ndarray
     synthetic: np.ndarray
     all_frames: np.ndarray  # every aligned frame, for plotting
-    original_all: np.ndarray  # smoothed series over every aligned frame
+    original_all: np.ndarray  # filled and smoothed series over every aligned frame
     synthetic_all: np.ndarray
     valid: np.ndarray
     usable_original: np.ndarray  # success and confidence on this side alone
     usable_synthetic: np.ndarray
+    absent: str = ""  # "original", "synthetic" or "both" when the AU column is missing there
 
 
 def _usable(table: pd.DataFrame, min_confidence: float) -> np.ndarray:
     return (table["success"].to_numpy() == 1) & (table["confidence"].to_numpy() >= min_confidence)
+
+
+def truncation_message(
+    video: str, n_original: int, n_synthetic: int, what: str = "AU rows"
+) -> str | None:
+    """What ``align=truncate`` cut from one video (None when both sides are equally long)."""
+    if n_original == n_synthetic:
+        return None
+    kept = min(n_original, n_synthetic)
+    longer, cut = (
+        ("original", n_original - kept)
+        if n_original > n_synthetic
+        else ("synthetic", n_synthetic - kept)
+    )
+    return (
+        f"{video}: align=truncate compared the first {kept} {what} and cut the last {cut} of "
+        f"the {longer} side ({n_original} original, {n_synthetic} synthetic)"
+    )
 
 
 def align_tables(
@@ -146,6 +202,15 @@ def align_tables(
     return original, synthetic, valid
 
 
+def _prepared(
+    table: pd.DataFrame, column: str, usable: np.ndarray, settings: StatsSettings
+) -> np.ndarray:
+    if column not in table.columns:
+        return np.full(len(table), np.nan)
+    filled = fill_failed(table[column].to_numpy(), usable)
+    return smooth(filled, settings.smooth_window, settings.smooth_polyorder)
+
+
 def aligned_series(
     original: pd.DataFrame,
     synthetic: pd.DataFrame,
@@ -153,7 +218,10 @@ def aligned_series(
     settings: StatsSettings,
     names: tuple[str, str] = ("original", "synthetic"),
 ) -> AlignedSeries:
-    """The two intensity series of ``au`` ready to correlate."""
+    """The two intensity series of ``au`` ready to correlate (see the module docstring).
+
+    An AU whose column one side lacks gives NaN series, no valid frame and ``absent`` set.
+    """
     original, synthetic, valid = align_tables(original, synthetic, settings, names)
     column = intensity_column(au)
     if settings.smooth_window and settings.smooth_window > len(original):
@@ -161,12 +229,18 @@ def aligned_series(
             f"smooth.window={settings.smooth_window} is longer than {names[0]} ({len(original)} "
             "frames); lower smooth.window or turn smoothing off with smooth.window=0"
         )
-    original_all = smooth(
-        original[column].to_numpy(), settings.smooth_window, settings.smooth_polyorder
-    )
-    synthetic_all = smooth(
-        synthetic[column].to_numpy(), settings.smooth_window, settings.smooth_polyorder
-    )
+    usable_original = _usable(original, settings.min_confidence)
+    usable_synthetic = _usable(synthetic, settings.min_confidence)
+    lacking = [
+        side
+        for side, table in (("original", original), ("synthetic", synthetic))
+        if column not in table.columns
+    ]
+    absent = "both" if len(lacking) == 2 else (lacking[0] if lacking else "")
+    if absent:
+        valid = np.zeros(len(original), dtype=bool)
+    original_all = _prepared(original, column, usable_original, settings)
+    synthetic_all = _prepared(synthetic, column, usable_synthetic, settings)
     all_frames = original["frame"].to_numpy()
     return AlignedSeries(
         frames=all_frames[valid],
@@ -176,8 +250,9 @@ def aligned_series(
         original_all=original_all,
         synthetic_all=synthetic_all,
         valid=valid,
-        usable_original=_usable(original, settings.min_confidence),
-        usable_synthetic=_usable(synthetic, settings.min_confidence),
+        usable_original=usable_original,
+        usable_synthetic=usable_synthetic,
+        absent=absent,
     )
 
 
@@ -195,7 +270,9 @@ def compare_video(
         series = aligned_series(original, synthetic, au, settings, names)
         n_frames = int(series.valid.sum())
         reason = None
-        if n_frames < settings.min_frames:
+        if series.absent:
+            reason = MISSING_COLUMN_REASONS[series.absent]
+        elif n_frames < settings.min_frames:
             reason = (
                 f"fewer than {settings.min_frames} valid frames (usable: original "
                 f"{int(series.usable_original.sum())}, synthetic {int(series.usable_synthetic.sum())})"
@@ -227,24 +304,74 @@ def compare_video(
     return rows, excluded
 
 
-def common_aus(
+def compared_aus(
     tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]], files: dict[str, tuple[Path, Path]]
-) -> list[str]:
-    """The intensity AUs that every table of both sides has (in OpenFace order)."""
-    from mesynth.evaluation.common import INTENSITY_AUS
+) -> tuple[list[str], dict[str, list[str]]]:
+    """The intensity AUs to compare (in OpenFace order) and the CSVs that lack some of them.
 
-    present = [
+    Every AU that any CSV has is compared; where a CSV lacks it, that video's pair is excluded
+    (``excluded.csv`` says why) instead of the AU vanishing for every video. Returns
+    ``(aus, missing)`` with ``missing`` mapping an AU to the CSV files without its column; each
+    such AU is named in a warning.
+    """
+    aus = [
         au
         for au in INTENSITY_AUS
-        if all(intensity_column(au) in table.columns for pair in tables.values() for table in pair)
+        if any(intensity_column(au) in table.columns for pair in tables.values() for table in pair)
     ]
-    if not present:
+    if not aus:
         first = next(iter(files.values()))
         raise EvaluationInputError(
-            f"no AU intensity column is present in every CSV (e.g. {first[0]} and {first[1]}); "
-            "re-extract them with the same AU backend"
+            f"no CSV has an AU intensity column (e.g. {first[0]} and {first[1]}); re-extract "
+            "them with the same AU backend"
         )
-    return present
+    missing: dict[str, list[str]] = {}
+    for au in aus:
+        lacking = [
+            str(path)
+            for video, pair in tables.items()
+            for table, path in zip(pair, files[video], strict=True)
+            if intensity_column(au) not in table.columns
+        ]
+        if lacking:
+            missing[au] = lacking
+            log.warning(
+                "%s: no %s column in %d of %d CSVs (%s); those videos' %s pairs are excluded. "
+                "Name the AUs to compare with aus=[...] to stop on such files instead",
+                au, intensity_column(au), len(lacking), 2 * len(tables),
+                _some(lacking), au,
+            )  # fmt: skip
+    return aus, missing
+
+
+def _some(items: list[str], shown: int = 3) -> str:
+    text = ", ".join(items[:shown])
+    return text + (f" and {len(items) - shown} more" if len(items) > shown else "")
+
+
+def missing_au_notes(missing: dict[str, list[str]]) -> list[str]:
+    """One report line per AU whose column some CSVs lack."""
+    return [
+        f"{au} is missing from {len(files)} CSV(s) ({_some(files)}); those videos' {au} pairs "
+        "are excluded (see `excluded.csv`), the other videos still count. The full list is in "
+        "`summary.json` (`missing_au_columns`)."
+        for au, files in missing.items()
+    ]
+
+
+def truncation_notes(
+    tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]], settings: StatsSettings
+) -> list[str]:
+    """Log and describe what ``align=truncate`` cut from the AU tables of each video."""
+    if settings.align != "truncate":
+        return []
+    notes = []
+    for video, (original, synthetic) in tables.items():
+        message = truncation_message(video, len(original), len(synthetic))
+        if message:
+            log.info(message)
+            notes.append(message + ".")
+    return notes
 
 
 def _valid(per_video: pd.DataFrame) -> pd.DataFrame:
@@ -337,8 +464,13 @@ def correlate_tables(
     return per_video, pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS)
 
 
-def summarise(per_video: pd.DataFrame, excluded: pd.DataFrame, participant_regex: str) -> dict:
-    """The headline numbers of ``summary.json``."""
+def summarise(
+    per_video: pd.DataFrame,
+    excluded: pd.DataFrame,
+    participant_regex: str,
+    missing_columns: dict[str, list[str]] | None = None,
+) -> dict:
+    """The headline numbers of ``summary.json``; ``missing_columns`` as from :func:`compared_aus`."""
     summary = overall(per_video, participant_regex)
     summary = {
         "pearson_mean": summary["pearson_mean"],
@@ -352,6 +484,7 @@ def summarise(per_video: pd.DataFrame, excluded: pd.DataFrame, participant_regex
         "excluded_by_reason": {
             str(k): int(v) for k, v in excluded["reason"].value_counts().items()
         },
+        "missing_au_columns": dict(missing_columns or {}),
     }
     return summary
 

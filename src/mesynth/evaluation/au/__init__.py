@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from mesynth.evaluation.au.base import AUInputs, CSVPairs
-from mesynth.evaluation.au.openface_csv import read_openface_csv
+from mesynth.evaluation.au.openface_csv import check_requested_aus, read_openface_csv
 from mesynth.evaluation.common import EvaluationInputError
 
 
@@ -34,4 +34,11 @@ def build_backend(au_cfg: DictConfig) -> AUBackend:
     return instantiate(au_cfg)
 
 
-__all__ = ["AUBackend", "AUInputs", "CSVPairs", "build_backend", "read_openface_csv"]
+__all__ = [
+    "AUBackend",
+    "AUInputs",
+    "CSVPairs",
+    "build_backend",
+    "check_requested_aus",
+    "read_openface_csv",
+]

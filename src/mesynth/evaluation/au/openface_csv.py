@@ -58,6 +58,12 @@ def read_openface_csv(
             f"{', '.join(intensity_column(au) for au in INTENSITY_AUS)}); found columns "
             f"{list(table.columns)[:12]}... Run OpenFace FeatureExtraction with -aus"
         )
+    if aus is not None:
+        absent = [au for au in wanted if intensity_column(au) not in table.columns]
+        if absent:
+            raise EvaluationInputError(
+                _requested_message({str(path): absent}, wanted, _intensity_aus(table.columns))
+            )
     needed = list(REQUIRED_COLUMNS) + [intensity_column(au) for au in wanted]
     missing = [column for column in needed if column not in table.columns]
     if missing:
@@ -96,6 +102,65 @@ def read_openface_csv(
                 f"AU file {path} lists some frame numbers twice; re-run the extraction"
             )
     return table
+
+
+def _intensity_aus(columns) -> list[str]:
+    names = {str(column).strip() for column in columns}
+    return [au for au in INTENSITY_AUS if intensity_column(au) in names]
+
+
+def header_aus(path: str | Path) -> list[str]:
+    """The intensity AUs whose column the CSV's header names (reads the header only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"AU file {path} not found")
+    try:
+        columns = pd.read_csv(path, nrows=0, skipinitialspace=True).columns
+    except pd.errors.EmptyDataError as error:
+        raise EvaluationInputError(
+            f"AU file {path} is empty; re-run the AU extraction for this video"
+        ) from error
+    return _intensity_aus(columns)
+
+
+def _requested_message(
+    lacking: dict[str, list[str]], requested: list[str], shared: list[str]
+) -> str:
+    def columns(aus: list[str]) -> str:
+        return ", ".join(intensity_column(au) for au in aus)
+
+    files = list(lacking)
+    listed = "; ".join(f"{path} has no {columns(aus)}" for path, aus in list(lacking.items())[:5])
+    more = f"; and {len(files) - 5} more file(s)" if len(files) > 5 else ""
+    absent = [au for au in requested if any(au in aus for aus in lacking.values())]
+    keep = [au for au in requested if au not in absent]
+    fix = (
+        f"drop {', '.join(absent)} from aus= (aus=[{','.join(keep)}])"
+        if keep
+        else f"choose AUs these files have: {', '.join(shared) or 'none'}"
+    )
+    return (
+        f"aus=[{','.join(requested)}] asks for {', '.join(absent)}, missing from {len(files)} "
+        f"CSV(s): {listed}{more}. Re-extract those files with an AU backend that gives "
+        f"{'it' if len(absent) == 1 else 'them'} (OpenFace FeatureExtraction -aus), or {fix}"
+    )
+
+
+def check_requested_aus(files: CSVPairs, aus: list[str]) -> None:
+    """Stop, naming every file and AU, when a CSV lacks a column that ``aus=`` asks for."""
+    lacking: dict[str, list[str]] = {}
+    shared: set[str] | None = None
+    for pair in files.values():
+        for path in pair:
+            present = header_aus(path)
+            shared = set(present) if shared is None else shared & set(present)
+            absent = [au for au in aus if au not in present]
+            if absent:
+                lacking[str(path)] = absent
+    if lacking:
+        raise EvaluationInputError(
+            _requested_message(lacking, list(aus), [au for au in INTENSITY_AUS if au in shared])
+        )
 
 
 def list_csvs(directory: Path, setting: str) -> dict[str, Path]:
