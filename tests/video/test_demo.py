@@ -115,3 +115,52 @@ def test_too_short_clip_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="too short to hold any expression"):
         make_demo(tmp_path / "short", seconds=0.1, fps=200, progress=False)
     assert not (tmp_path / "short" / "annotations.csv").exists()
+
+
+def test_several_participants_get_their_own_look_and_schedules(tmp_path: Path):
+    from mesynth.video.demo import main
+
+    output = tmp_path / "many"
+    main(
+        [
+            *("--output", str(output), "--seconds", "3", "--fps", "30", "--size", "128"),
+            *("--participants", "3", "--videos", "2"),
+        ]
+    )
+    sources = {s.video_id: s for s in open_sources(output / "frames")}
+    assert sorted(sources) == ["900_1", "900_2", "901_1", "901_2", "902_1", "902_2"]
+    assert {s.participant for s in sources.values()} == {"900", "901", "902"}
+    assert all(len(s) == 90 and s.frame_size == (128, 128) for s in sources.values())
+
+    table = read_annotations(output / "annotations.csv")
+    sheet = read_annotations(output / "SAMM_LongVideos_Demo.xlsx")
+    pd.testing.assert_frame_equal(sheet[list(COLUMNS)], table[list(COLUMNS)])
+    assert set(table["video"]) == set(sources)
+    assert (table["subject"] == table["video"].str.split("_").str[0]).all()
+    schedules = {
+        video: tuple(map(tuple, group[["onset", "offset", "action_units"]].to_numpy()))
+        for video, group in table.groupby("video")
+    }
+    assert len(set(schedules.values())) == len(schedules)  # every video its own schedule
+    # 900_1 keeps the single-clip demo's schedule (seed 0).
+    single = schedule_events(90, 30, 0)
+    assert schedules["900_1"] == tuple(
+        (e.onset + 1, e.offset + 1, str(e.action_unit)) for e in single
+    )
+
+    # A participant's videos share one neutral face; participants' faces differ.
+    def neutral(video: str) -> np.ndarray:
+        rows = table[table["video"] == video]
+        inside = {n for r in rows.itertuples() for n in range(r.onset, r.offset + 1)}
+        number = next(n for n in sources[video].frame_numbers if n not in inside)
+        return sources[video].read_frame(number - 1).astype(np.int16)
+
+    assert np.abs(neutral("900_1") - neutral("900_2")).max() <= 6  # JPEG noise only
+    assert np.abs(neutral("901_1") - neutral("901_2")).max() <= 6
+    assert np.abs(neutral("900_1") - neutral("901_1")).mean() > 10
+    assert np.abs(neutral("901_1") - neutral("902_1")).mean() > 10
+
+
+def test_participant_count_must_be_positive(tmp_path: Path):
+    with pytest.raises(ValueError, match="at least one participant"):
+        make_demo(tmp_path / "none", seconds=1, fps=30, participants=0, progress=False)

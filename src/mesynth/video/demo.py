@@ -15,7 +15,12 @@ SAMM-LV layout ``<out>/frames/<subject>_<video>/<subject>_<video>_<NNNNN>.jpg`` 
 1), with ``<out>/annotations.csv`` and ``<out>/SAMM_LongVideos_Demo.xlsx`` in the SAMM-LV
 spreadsheet layout.
 
-Command line: ``python -m mesynth.video.demo --output DIR``.
+By default the dataset is one clip (``900_1``). ``participants`` and ``videos`` make several:
+subjects 900, 901, ... each with their own look (participant 0 is the photo itself; the others
+are mirrored, turned, scaled and lit differently) and every video with its own schedule, small
+frames included, for spotting tests and leave-one-subject-out experiments.
+
+Command line: ``python -m mesynth.video.demo --output DIR [--participants 3 --videos 2]``.
 """
 
 from __future__ import annotations
@@ -87,6 +92,14 @@ BLINK_EYES = (
 BLINK_LID_LIFT = 0.2
 # Share of the lid-to-brow skin that slides down with the closing lid.
 BLINK_SKIN = 0.7
+# Demo participants after the first: the photo slightly turned (degrees), scaled, shifted
+# (share of the frame), mirrored for odd numbers, and lit differently (gain, grey-level offset).
+PARTICIPANT_SEED_STEP = 1000  # schedule seeds of participant p start at seed + p * this
+PARTICIPANT_TURN_DEGREES = 4.0
+PARTICIPANT_SCALE = (0.92, 1.04)
+PARTICIPANT_SHIFT = 0.03
+PARTICIPANT_GAIN = (0.8, 1.15)
+PARTICIPANT_OFFSET = (-20.0, 20.0)
 
 
 @dataclass
@@ -336,6 +349,75 @@ def demo_annotations(events: list[Event], subject: str, video_id: str) -> pd.Dat
     return pd.DataFrame(rows)
 
 
+@dataclass(frozen=True)
+class DemoVideo:
+    """One clip of the demo dataset: whose face, which id, which schedule."""
+
+    participant: int  # 0-based; participant 0 is the unchanged photo
+    subject: str
+    video_id: str
+    seed: int  # schedule seed
+
+
+def demo_videos(participants: int = 1, videos: int = 1, seed: int = 0) -> list[DemoVideo]:
+    """Subjects ``900, 901, ...`` with videos ``<subject>_1, <subject>_2, ...``; every video has
+    its own schedule seed, and the first one keeps ``seed`` (the single-clip demo)."""
+    if participants < 1 or videos < 1:
+        raise ValueError(
+            f"the demo needs at least one participant and one video each, got "
+            f"participants={participants}, videos={videos}"
+        )
+    clips = []
+    for participant in range(participants):
+        subject = str(int(DEMO_SUBJECT) + participant)
+        for video in range(videos):
+            clips.append(
+                DemoVideo(
+                    participant,
+                    subject,
+                    f"{subject}_{int(DEMO_VIDEO) + video}",
+                    seed + PARTICIPANT_SEED_STEP * participant + video,
+                )
+            )
+    return clips
+
+
+def participant_face(
+    face: np.ndarray, participant: int, detector=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The demo face as participant ``participant`` shows it, and its 68 landmarks.
+
+    Participant 0 is the photo itself; the others see it mirrored (odd numbers), slightly turned,
+    scaled and shifted, under other lighting (gain and offset), so each participant's videos
+    look alike and differ from the other participants'.
+    """
+    from mesynth.faces.landmarks import LandmarkDetector
+
+    detector = detector or LandmarkDetector()
+    variant = face
+    if participant > 0:
+        rng = np.random.default_rng(PARTICIPANT_SEED_STEP + participant)
+        size = face.shape[0]
+        angle = rng.uniform(-PARTICIPANT_TURN_DEGREES, PARTICIPANT_TURN_DEGREES)
+        scale = rng.uniform(*PARTICIPANT_SCALE)
+        matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
+        matrix[:, 2] += rng.uniform(-PARTICIPANT_SHIFT, PARTICIPANT_SHIFT, 2) * size
+        variant = cv2.warpAffine(
+            face, matrix, face.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
+        if participant % 2 == 1:
+            variant = np.ascontiguousarray(variant[:, ::-1])
+        gain, offset = rng.uniform(*PARTICIPANT_GAIN), rng.uniform(*PARTICIPANT_OFFSET)
+        variant = np.clip(variant.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
+    landmarks = detector.detect(variant)
+    if landmarks is None:
+        raise RuntimeError(
+            f"dlib found no face in demo participant {participant}'s {face.shape[0]} px frame; "
+            "use a larger frame size"
+        )
+    return variant, landmarks
+
+
 def make_demo(
     output_dir: str | Path,
     seconds: float = 10.0,
@@ -343,62 +425,83 @@ def make_demo(
     seed: int = 0,
     frame_size: int = 400,
     progress: bool = True,
+    participants: int = 1,
+    videos: int = 1,
 ) -> Path:
     """Write the demo dataset under ``output_dir`` and return ``output_dir``.
 
-    Frames: ``<output_dir>/frames/900_1/900_1_NNNNN.jpg`` (open with
+    Frames: ``<output_dir>/frames/<subject>_<video>/<subject>_<video>_NNNNN.jpg`` (open with
     ``open_sources(<output_dir>/frames)``), annotations: ``<output_dir>/annotations.csv`` and
-    ``<output_dir>/SAMM_LongVideos_Demo.xlsx``.
+    ``<output_dir>/SAMM_LongVideos_Demo.xlsx``. By default one clip, ``900_1``; ``participants``
+    and ``videos`` (per participant) make more, each with its own schedule (see
+    :func:`demo_videos` and :func:`participant_face`).
     """
+    from mesynth.faces.landmarks import LandmarkDetector
+
     output_dir = Path(output_dir)
     num_frames = int(round(seconds * fps))
     if num_frames < 1:
         raise ValueError(f"seconds * fps must give at least one frame, got {seconds} * {fps}")
-    video_id = f"{DEMO_SUBJECT}_{DEMO_VIDEO}"
-    events = schedule_events(num_frames, fps, seed)
-    if not events:
+    clips = demo_videos(participants, videos, seed)
+    schedules = {clip.video_id: schedule_events(num_frames, fps, clip.seed) for clip in clips}
+    if not all(schedules.values()):
         raise ValueError(
             f"a {seconds:g} s demo clip is too short to hold any expression; use at least 0.5 s"
         )
-    curves = envelopes(events, num_frames)
-    face, landmarks = demo_face(frame_size)
-    warper = FaceWarper(face, landmarks)
+    detector = LandmarkDetector()
+    photo_face, _ = demo_face(frame_size, detector)
+    faces = {p: participant_face(photo_face, p, detector) for p in range(participants)}
 
-    final_dir = output_dir / "frames" / video_id
-    temp_dir = final_dir.with_name(video_id + ".partial")
-    if temp_dir.exists():
-        shutil.rmtree(temp_dir)
-    temp_dir.mkdir(parents=True)
-    neutral = _encode(face)
+    frames_dir = output_dir / "frames"
     width = max(5, len(str(num_frames)))
-    for index in tqdm(range(num_frames), desc="demo frames", unit="frame", disable=not progress):
-        intensities = {au: curve[index] for au, curve in curves.items()}
-        frame = warper.render(intensities)
-        data = neutral if frame is face else _encode(frame)
-        (temp_dir / f"{video_id}_{index + 1:0{width}d}.jpg").write_bytes(data)
+    tables = []
+    bar = tqdm(
+        total=num_frames * len(clips), desc="demo frames", unit="frame", disable=not progress
+    )
+    for clip in clips:
+        events = schedules[clip.video_id]
+        curves = envelopes(events, num_frames)
+        face, landmarks = faces[clip.participant]
+        warper = FaceWarper(face, landmarks)
+        final_dir = frames_dir / clip.video_id
+        temp_dir = final_dir.with_name(clip.video_id + ".partial")
+        if temp_dir.exists():
+            shutil.rmtree(temp_dir)
+        temp_dir.mkdir(parents=True)
+        neutral = _encode(face)
+        for index in range(num_frames):
+            intensities = {au: curve[index] for au, curve in curves.items()}
+            frame = warper.render(intensities)
+            data = neutral if frame is face else _encode(frame)
+            (temp_dir / f"{clip.video_id}_{index + 1:0{width}d}.jpg").write_bytes(data)
+            bar.update()
+        if final_dir.exists():
+            shutil.rmtree(final_dir)
+        temp_dir.rename(final_dir)
+        tables.append(demo_annotations(events, clip.subject, clip.video_id))
+        log.info(
+            "demo: %s, %d frames, %d expressions (%s)",
+            clip.video_id,
+            num_frames,
+            len(events),
+            ", ".join(f"AU{e.action_unit} {e.kind}" for e in events),
+        )
+    bar.close()
 
-    table = demo_annotations(events, DEMO_SUBJECT, video_id)
+    table = pd.concat(tables, ignore_index=True)
     write_annotations(table, output_dir / "annotations.csv")
+    seeds = ", ".join(f"{clip.video_id}: {clip.seed}" for clip in clips)
     write_samm_xlsx(
         table,
         output_dir / DEMO_XLSX,
         preamble=(
             "SAMM Long Videos - mesynth demo clip",
-            f"astronaut photo, {num_frames} frames at {fps:g} fps, seed {seed}",
+            f"astronaut photo, {num_frames} frames at {fps:g} fps, schedule seeds {seeds}",
             "Frame numbers as in the file names (first frame = 1)",
             "",
         ),
     )
-    if final_dir.exists():
-        shutil.rmtree(final_dir)
-    temp_dir.rename(final_dir)
-    log.info(
-        "demo: %d frames, %d expressions (%s) in %s",
-        num_frames,
-        len(events),
-        ", ".join(f"AU{e.action_unit} {e.kind}" for e in events),
-        output_dir,
-    )
+    log.info("demo: %d video(s) of %d participant(s) in %s", len(clips), participants, output_dir)
     return output_dir
 
 
@@ -416,9 +519,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fps", type=float, default=200.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=400, help="frame side in pixels")
+    parser.add_argument(
+        "--participants", type=int, default=1, help="participants (subjects 900, 901, ...)"
+    )
+    parser.add_argument("--videos", type=int, default=1, help="videos per participant")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    path = make_demo(args.output, args.seconds, args.fps, args.seed, args.size)
+    path = make_demo(
+        args.output,
+        args.seconds,
+        args.fps,
+        args.seed,
+        args.size,
+        participants=args.participants,
+        videos=args.videos,
+    )
     print(path)
 
 
