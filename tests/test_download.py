@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import http.server
 import io
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -19,9 +23,11 @@ import yaml
 from mesynth import download as dl
 from mesynth.__main__ import main as mesynth_main
 from mesynth.checkpoint import EMA_NETS, save_official
+from mesynth.config import CONF_ENV
 from mesynth.nets import build_nets
 
-NAMES = {"celeba-hq", "afhq", "wing", "celeba-hq-dataset", "afhq-dataset"}
+NAMES = {"celeba-hq", "afhq", "wing", "celeba-hq-dataset", "afhq-dataset", "afhq-v2-dataset"}
+REPO = Path(__file__).resolve().parents[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,6 +57,16 @@ def payloads(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
             for domain in ("female", "male"):
                 zf.writestr(f"celeba_hq/{split}/{domain}/000001.jpg", f"{split}-{domain}" * 50)
     zipped = archive.getvalue()
+    afhq_archive = io.BytesIO()
+    with zipfile.ZipFile(afhq_archive, "w", compression=zipfile.ZIP_STORED) as zf:
+        for split in ("train", "val"):
+            zf.writestr(f"afhq/{split}/cat/flickr_cat_000001.jpg", f"{split}-cat")
+    # AFHQ v2's archive has no folder around train/ and test/.
+    archive_v2 = io.BytesIO()
+    with zipfile.ZipFile(archive_v2, "w", compression=zipfile.ZIP_STORED) as zf:
+        for split in ("train", "test"):
+            for domain in ("cat", "dog", "wild"):
+                zf.writestr(f"{split}/{domain}/flickr_{domain}_000001.png", f"{split}-{domain}")
     # Flip one byte inside the first member's stored data: the archive still opens, but the
     # member fails its CRC check.
     marker = zipped.index(b"train-female")
@@ -64,6 +80,8 @@ def payloads(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         "lm_mean_68.npz": npz((68, 2)),
         "celeba_hq.zip": zipped,
         "corrupt.zip": corrupt_zip,
+        "afhq_v2.zip": archive_v2.getvalue(),
+        "afhq.zip": afhq_archive.getvalue(),
     }
 
 
@@ -79,6 +97,8 @@ class ServerState:
     stall_first: set[str] = field(default_factory=set)  # first response pauses halfway
     fail_first: dict[str, int] = field(default_factory=dict)  # first response is this status
     content_types: dict[str, str] = field(default_factory=dict)
+    no_length: set[str] = field(default_factory=set)  # no Content-Length header
+    slow: set[str] = field(default_factory=set)  # 1 KB every 0.1 s
     ignore_range: bool = False
 
 
@@ -111,8 +131,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header(
             "Content-Type", state.content_types.get(self.path, "application/octet-stream")
         )
-        self.send_header("Content-Length", str(len(payload)))
+        if self.path not in state.no_length:
+            self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
+        if self.path in state.slow:
+            for begin in range(0, len(payload), 1024):
+                try:
+                    self.wfile.write(payload[begin : begin + 1024])
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client went away
+                time.sleep(0.1)
+            return
         if self.path in state.cut_first:
             state.cut_first.discard(self.path)
             self.wfile.write(payload[: len(payload) // 2])
@@ -149,7 +179,7 @@ def server():
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (dl.OFFLINE_ENV, dl.CONFIG_ENV, dl.CONF_DIR_ENV, "MESYNTH_ROOT"):
+    for name in (dl.OFFLINE_ENV, dl.CONFIG_ENV, CONF_ENV, dl.DEBUG_ENV, "MESYNTH_ROOT"):
         monkeypatch.delenv(name, raising=False)
     for name in (
         "http_proxy",
@@ -162,7 +192,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def write_config(tmp_path: Path, base_url: str, **changes: object) -> Path:
+def write_config(
+    tmp_path: Path, base_url: str, default: tuple[str, ...] = ("afhq",), **changes: object
+) -> Path:
     """A download config (merged over conf/download.yaml) whose URLs point at ``base_url``."""
     files = {
         "celeba-hq": [("celeba_hq/100000_nets_ema.ckpt", "celeba_hq.ckpt", "official")],
@@ -172,6 +204,7 @@ def write_config(tmp_path: Path, base_url: str, **changes: object) -> Path:
             ("celeba_lm_mean.npz", "lm_mean.npz", "lm_mean"),
         ],
         "celeba-hq-dataset": [("celeba_hq.zip", "celeba_hq.zip", "zip")],
+        "afhq-dataset": [("afhq.zip", "afhq.zip", "zip")],
     }
     entries = {
         name: {
@@ -183,8 +216,11 @@ def write_config(tmp_path: Path, base_url: str, **changes: object) -> Path:
         for name, specs in files.items()
     }
     entries["celeba-hq-dataset"]["files"][0]["extracts_to"] = "celeba_hq"
+    entries["afhq-dataset"]["files"][0]["extracts_to"] = "afhq"
+    for name in ("celeba-hq-dataset", "afhq-dataset"):
+        entries[name]["files"][0]["contains"] = ["train", "val"]
     config = {
-        "default": ["afhq"],
+        "default": list(default),
         "offline": False,
         "dirs": {"checkpoints": str(tmp_path / "checkpoints"), "data": str(tmp_path / "data")},
         "network": {
@@ -396,14 +432,15 @@ def test_dataset_is_extracted_and_a_corrupt_archive_rejected(server, payloads, t
     assert dl.download("celeba-hq-dataset", config=config, progress=False) == [data / "celeba_hq"]
     image = data / "celeba_hq" / "val" / "male" / "000001.jpg"
     assert image.read_text() == "val-male" * 50
-    assert sorted(p.name for p in data.iterdir()) == ["celeba_hq"]  # archive and staging gone
+    # archive and staging gone; the cache remembers the archive's size
+    assert sorted(p.name for p in data.iterdir()) == [dl.CACHE_NAME, "celeba_hq"]
 
     server.state.files["/celeba_hq.zip"] = payloads["corrupt.zip"]
     with pytest.raises(dl.InvalidFileError, match="celeba_hq/train/female/000001.jpg"):
         dl.download("celeba-hq-dataset", config=config, force=True, progress=False)
     # The earlier good copy stays; nothing half-extracted or half-downloaded is left.
     assert image.read_text() == "val-male" * 50
-    assert sorted(p.name for p in data.iterdir()) == ["celeba_hq"]
+    assert sorted(p.name for p in data.iterdir()) == [dl.CACHE_NAME, "celeba_hq"]
 
 
 def test_unreachable_host_fails_fast_with_one_clear_line(tmp_path: Path, capsys) -> None:
@@ -425,7 +462,7 @@ def test_unreachable_host_fails_fast_with_one_clear_line(tmp_path: Path, capsys)
     assert "--url" in message and "MESYNTH_OFFLINE=1" in message and "\n" not in message
 
     code = mesynth_main(["download", "afhq", "--config", str(config_path), "--no-progress"])
-    assert code == 1
+    assert code == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
 
 
@@ -437,7 +474,7 @@ def test_offline_makes_no_network_attempt(server, payloads, tmp_path, monkeypatc
     with pytest.raises(dl.OfflineError, match="MESYNTH_OFFLINE=1"):
         dl.download("afhq", config=dl.load_config(config_path), progress=False)
     code = mesynth_main(["download", "afhq", "--config", str(config_path)])
-    assert code == 1
+    assert code == 2
     assert "offline" in capsys.readouterr().err
 
     monkeypatch.setenv(dl.CONFIG_ENV, str(config_path))
@@ -452,7 +489,7 @@ def test_offline_makes_no_network_attempt(server, payloads, tmp_path, monkeypatc
     assert len(server.state.requests) == 1
     capsys.readouterr()
 
-    # `make demo` uses --best-effort: one line, exit 0, and it falls back.
+    # --best-effort (for callers that fall back): one line, exit 0.
     monkeypatch.setenv(dl.OFFLINE_ENV, "1")
     assert dl.main(["celeba-hq", "wing", "--best-effort"]) == 0
     err = capsys.readouterr().err
@@ -514,5 +551,341 @@ def test_shipped_config_names_the_official_release() -> None:
             assert spec.url.startswith("https://www.dropbox.com/s/"), spec.url
     wing_files = {spec.path: spec.check for spec in config.entries["wing"].files}
     assert wing_files == {"wing.ckpt": "wing", "celeba_lm_mean.npz": "lm_mean"}
-    assert config.dirs["checkpoints"] == Path("./checkpoints")
+    assert config.dirs == {"checkpoints": Path("./checkpoints"), "data": Path("./data")}
     assert not config.offline
+    (v2,) = config.entries["afhq-v2-dataset"].files
+    assert v2.url == "https://www.dropbox.com/s/vkzjokiwof5h8w6/afhq_v2.zip?dl=1"
+    assert config.entries["afhq-v2-dataset"].dir == "data"
+    for name in ("celeba-hq-dataset", "afhq-dataset", "afhq-v2-dataset"):
+        assert config.entries[name].files[0].contains, name  # never mistaken for another folder
+
+
+# ---------------------------------------------------------------------------------------------
+# Hardening: folders, listing, cut transfers, offline lines, Ctrl-C, errors, start-up
+
+
+def shipped_entry(name: str) -> dict:
+    """The entry ``name`` of conf/download.yaml, as written there."""
+    return yaml.safe_load((REPO / "conf" / "download.yaml").read_text())["entries"][name]
+
+
+def add_entry(config_path: Path, name: str, body: dict) -> Path:
+    config = yaml.safe_load(config_path.read_text())
+    config["entries"][name] = body
+    config_path.write_text(yaml.safe_dump(config))
+    return config_path
+
+
+def test_datasets_and_checkpoints_have_separate_folders(server, payloads, tmp_path, capsys):
+    serve(server, payloads, "afhq.ckpt", "afhq.zip")
+    config_path = str(write_config(tmp_path, server.base_url))
+    shared = tmp_path / "shared"
+    args = ["--config", config_path, "--no-progress"]
+
+    assert dl.main(["afhq", "--dir", str(shared), *args]) == 0
+    checkpoint = shared / "afhq" / "100000_nets_ema.ckpt"
+    assert checkpoint.read_bytes() == payloads["afhq.ckpt"]
+
+    # --dir moves checkpoints only: asking it to place a dataset is refused, not ignored.
+    assert dl.main(["afhq-dataset", "--dir", str(shared), *args]) == 2
+    err = capsys.readouterr().err
+    assert "--dir sets the checkpoint folder" in err and f"--data-dir {shared}" in err
+    assert len(server.state.requests) == 1
+
+    # The dataset's folder afhq/ is taken by the checkpoint folder afhq/: reported as in the
+    # way (never as already extracted), and left alone.
+    assert dl.main(["afhq-dataset", "--data-dir", str(shared), *args]) == 2
+    err = capsys.readouterr().err
+    assert f"{shared / 'afhq'} is in the way" in err and "holds no train/ or val/" in err
+    assert "already extracted" not in err and err.count("\n") == 1
+    assert sorted(p.name for p in (shared / "afhq").iterdir()) == ["100000_nets_ema.ckpt"]
+    assert len(server.state.requests) == 1  # refused before fetching
+
+    # Both in one command, each kind to its own folder.
+    data = tmp_path / "datasets"
+    both = ["afhq", "afhq-dataset", "--dir", str(shared), "--data-dir", str(data)]
+    assert dl.main([*both, *args]) == 0
+    assert (data / "afhq" / "val" / "cat" / "flickr_cat_000001.jpg").read_text() == "val-cat"
+    assert checkpoint.read_bytes() == payloads["afhq.ckpt"]
+    assert len(server.state.requests) == 2  # the checkpoint was present and valid
+
+    # The Python API: the positional folder is the checkpoint folder, datasets use data_dir.
+    config = dl.load_config(config_path)
+    assert dl.download("afhq-dataset", shared, data_dir=data, config=config) == [data / "afhq"]
+    assert dl.download("afhq", shared, data_dir=data, config=config) == [checkpoint]
+
+
+def test_afhq_v2_archive_without_top_folder_is_extracted(server, payloads, tmp_path) -> None:
+    body = shipped_entry("afhq-v2-dataset")
+    body["files"][0]["url"] = f"{server.base_url}/afhq_v2.zip"  # only the source changes
+    config_path = add_entry(write_config(tmp_path, server.base_url), "afhq-v2-dataset", body)
+    serve(server, payloads, "afhq_v2.zip")
+    data = tmp_path / "data"
+
+    assert dl.main(["afhq-v2-dataset", "--config", str(config_path), "--no-progress"]) == 0
+
+    root = data / "afhq_v2"
+    assert (root / "test" / "wild" / "flickr_wild_000001.png").read_text() == "test-wild"
+    assert sorted(p.name for p in root.iterdir()) == ["test", "train"]
+    assert sorted(p.name for p in (root / "train").iterdir()) == ["cat", "dog", "wild"]
+    assert sorted(p.name for p in data.iterdir()) == [dl.CACHE_NAME, "afhq_v2"]
+
+    # An archive without the promised folders is refused and leaves nothing behind.
+    server.state.files["/afhq_v2.zip"] = payloads["celeba_hq.zip"]
+    with pytest.raises(dl.InvalidFileError, match=r"top level has no train/ and test/"):
+        dl.download("afhq-v2-dataset", config=dl.load_config(config_path), force=True)
+    assert sorted(p.name for p in data.iterdir()) == [dl.CACHE_NAME, "afhq_v2"]
+
+
+def listing(config_path: Path, capsys) -> dict[str, str]:
+    """``mesynth download --list``: file path -> its state, as printed."""
+    assert mesynth_main(["download", "--list", "--config", str(config_path)]) == 0
+    rows = {}
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("  "):
+            path, _, rest = line.strip().partition("  [")
+            rows[path] = rest.split("]  <- ")[0]
+    return rows
+
+
+def test_list_says_present_only_after_validation_and_caches_it(
+    server, payloads, tmp_path, monkeypatch, capsys
+) -> None:
+    serve(server, payloads, "afhq.ckpt")
+    server.state.cut_first.add("/afhq.ckpt")
+    config_path = write_config(tmp_path, server.base_url, retries=0)
+    checkpoints = tmp_path / "checkpoints"
+    afhq = checkpoints / "afhq" / "100000_nets_ema.ckpt"
+    wing = checkpoints / "wing.ckpt"
+    size = len(payloads["afhq.ckpt"])
+    assert size // 1_000_000 == 22  # the expected texts below are written for this size
+
+    # A cut download: the listing shows how much arrived of the size the server announced.
+    with pytest.raises(dl.DownloadError):
+        dl.download("afhq", config=dl.load_config(config_path), progress=False)
+    rows = listing(config_path, capsys)
+    assert rows[str(afhq)] == f"partial, 11.1 MB of 22.2 MB in {afhq.name}.part"
+    assert rows[str(wing)] == "missing, size unknown"
+
+    dl.download("afhq", config=dl.load_config(config_path), progress=False)
+    wing.write_bytes(b"not a landmark network")
+    celeba = checkpoints / "celeba_hq" / "100000_nets_ema.ckpt"
+    celeba.parent.mkdir()
+    celeba.write_bytes(payloads["celeba_hq.ckpt"])
+
+    checked: list[str] = []
+    real_validate = dl.validate
+
+    def counting_validate(path: Path, *args: object, **kwargs: object) -> None:
+        checked.append(path.relative_to(checkpoints).as_posix())
+        real_validate(path, *args, **kwargs)
+
+    monkeypatch.setattr(dl, "validate", counting_validate)
+    rows = listing(config_path, capsys)
+    assert rows[str(afhq)] == "present, 22.2 MB"  # validated when it was downloaded
+    assert rows[str(wing)].startswith("INVALID (22 bytes): ")
+    assert "does not load as the landmark network" in rows[str(wing)]
+    assert rows[str(celeba)] == f"{len(payloads['celeba_hq.ckpt']) / 1e6:.1f} MB, not checked: " + (
+        f"needs {wing} (INVALID (22 bytes))"
+    )
+    assert checked == ["wing.ckpt"]  # a failure is never cached: checked again every time
+    listing(config_path, capsys)
+    assert checked == ["wing.ckpt", "wing.ckpt"]
+
+    # With a valid landmark network the high-pass checkpoint is checked once, then remembered.
+    wing.write_bytes(payloads["wing.ckpt"])
+    rows = listing(config_path, capsys)
+    assert rows[str(celeba)] == f"present, {len(payloads['celeba_hq.ckpt']) / 1e6:.1f} MB"
+    assert checked[2:] == ["wing.ckpt", "celeba_hq/100000_nets_ema.ckpt"]
+    listing(config_path, capsys)
+    assert len(checked) == 4
+
+    # A new mtime (same bytes) is checked again; a file replaced by garbage is never present,
+    # even with the old mtime put back; a changed landmark network re-checks its dependant.
+    stamp = afhq.stat().st_mtime_ns
+    os.utime(afhq, ns=(stamp, stamp + 1_000_000_000))
+    listing(config_path, capsys)
+    assert checked[4:] == ["afhq/100000_nets_ema.ckpt"]
+    replacement = afhq.with_name("replacement")
+    replacement.write_bytes(payloads["afhq.ckpt"][: size // 2])
+    os.replace(replacement, afhq)
+    os.utime(afhq, ns=(stamp, stamp + 1_000_000_000))
+    assert listing(config_path, capsys)[str(afhq)].startswith("INVALID (11.1 MB): ")
+    os.utime(wing, ns=(stamp, stamp))
+    listing(config_path, capsys)
+    assert checked[6:] == [
+        "wing.ckpt",
+        "celeba_hq/100000_nets_ema.ckpt",
+        "afhq/100000_nets_ema.ckpt",  # still invalid: checked again
+    ]
+
+    # download skips what the cache vouches for, too.
+    del checked[:]
+    afhq.write_bytes(payloads["afhq.ckpt"])
+    dl.download("afhq", config=dl.load_config(config_path), progress=False)
+    dl.download("afhq", config=dl.load_config(config_path), progress=False)
+    assert checked == ["afhq/100000_nets_ema.ckpt"]
+
+
+def test_cut_transfer_without_length_is_resumed(server, payloads, tmp_path) -> None:
+    serve(server, payloads, "afhq.ckpt", "wing.ckpt", "lm_mean.npz")
+    server.state.no_length |= {"/afhq.ckpt", "/wing.ckpt"}
+    server.state.cut_first.add("/afhq.ckpt")
+    config = dl.load_config(write_config(tmp_path, server.base_url, retries=0))
+    half, size = len(payloads["afhq.ckpt"]) // 2, len(payloads["wing.ckpt"])
+
+    # The body ends early with no size to compare against: the rest is asked for, not judged.
+    dl.download("afhq", config=config, progress=False)
+    assert server.state.requests == [("/afhq.ckpt", None), ("/afhq.ckpt", f"bytes={half}-")]
+    assert (tmp_path / "checkpoints/afhq/100000_nets_ema.ckpt").read_bytes() == payloads[
+        "afhq.ckpt"
+    ]
+
+    # Not cut: one request for what follows the end, answered 416, confirms it.
+    dl.download("wing", config=config, progress=False)
+    assert server.state.requests[2:4] == [("/wing.ckpt", None), ("/wing.ckpt", f"bytes={size}-")]
+    assert (tmp_path / "checkpoints/wing.ckpt").read_bytes() == payloads["wing.ckpt"]
+
+
+def test_cut_transfer_from_a_server_that_cannot_resume_says_so(server, payloads, tmp_path):
+    serve(server, payloads, "afhq.ckpt")
+    server.state.no_length.add("/afhq.ckpt")
+    server.state.cut_first.add("/afhq.ckpt")
+    server.state.ignore_range = True
+    config = dl.load_config(write_config(tmp_path, server.base_url, retries=0))
+
+    with pytest.raises(dl.InvalidFileError, match="no size and cannot resume, so the transfer"):
+        dl.download("afhq", config=config, progress=False)
+    assert [r for _, r in server.state.requests] == [
+        None,
+        f"bytes={len(payloads['afhq.ckpt']) // 2}-",
+    ]
+    dl.download("afhq", config=config, progress=False)  # the same command, a whole transfer
+    target = tmp_path / "checkpoints/afhq/100000_nets_ema.ckpt"
+    assert target.read_bytes() == payloads["afhq.ckpt"]
+
+
+def test_offline_names_each_missing_file_once(tmp_path, monkeypatch, capsys) -> None:
+    config_path = str(write_config(tmp_path, "http://127.0.0.1:9", default=("celeba-hq", "wing")))
+    checkpoints = tmp_path / "checkpoints"
+
+    assert dl.main(["--config", config_path, "--offline", "--no-progress"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" is missing")[0].removeprefix("mesynth download: ") for line in lines] == [
+        str(checkpoints / "wing.ckpt"),
+        str(checkpoints / "celeba_lm_mean.npz"),
+        str(checkpoints / "celeba_hq" / "100000_nets_ema.ckpt"),
+    ]
+    for line in lines:
+        assert "offline because of --offline" in line and "run without --offline" in line
+        assert dl.OFFLINE_ENV not in line  # never set, so never to be unset
+
+    monkeypatch.setenv(dl.OFFLINE_ENV, "1")
+    assert dl.main(["celeba-hq", "wing", "--config", config_path]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3
+    for line in lines:
+        assert f"because of {dl.OFFLINE_ENV}=1" in line and f"unset {dl.OFFLINE_ENV}" in line
+        assert "--offline" not in line
+
+    # A present checkpoint that needs the missing landmark network says so, in one line.
+    (checkpoints / "celeba_hq").mkdir(parents=True)
+    (checkpoints / "celeba_hq" / "100000_nets_ema.ckpt").write_bytes(b"weights")
+    assert dl.main(["--config", config_path]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and "cannot be checked without wing.ckpt" in lines[2]
+
+
+def test_ctrl_c_stops_with_one_line_and_the_same_command_resumes(server, payloads, tmp_path):
+    serve(server, payloads, "afhq.ckpt")
+    server.state.slow.add("/afhq.ckpt")
+    config_path = write_config(tmp_path, server.base_url)
+    target = tmp_path / "checkpoints" / "afhq" / "100000_nets_ema.ckpt"
+    part = dl.part_path(target)
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.pop(dl.OFFLINE_ENV, None)
+    command = [sys.executable, "-m", "mesynth", "download", "afhq", "--config", str(config_path)]
+
+    child = subprocess.Popen(
+        [*command, "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 120  # start-up on a loaded machine
+        while not (part.exists() and part.stat().st_size > 0):
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "no bytes arrived"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+
+    assert child.returncode == 130
+    text = err.decode()
+    assert "Traceback" not in text
+    assert text.strip().splitlines() == [
+        f"mesynth download: afhq: 100000_nets_ema.ckpt: interrupted; the same command resumes "
+        f"({part} is kept)"
+    ]
+    kept = part.stat().st_size
+    assert 0 < kept < len(payloads["afhq.ckpt"])
+
+    server.state.slow.clear()
+    assert mesynth_main(["download", "afhq", "--config", str(config_path), "--no-progress"]) == 0
+    assert server.state.requests[-1] == ("/afhq.ckpt", f"bytes={kept}-")
+    assert target.read_bytes() == payloads["afhq.ckpt"]
+
+
+def test_user_facing_errors_exit_2_without_traceback(
+    server, payloads, tmp_path, monkeypatch, capsys
+):
+    serve(server, payloads, "afhq.ckpt")
+    config_path = write_config(tmp_path, server.base_url)
+    target = tmp_path / "checkpoints" / "afhq" / "100000_nets_ema.ckpt"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"not a checkpoint")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("entries: [unclosed\n")
+
+    cases = {
+        "invalid file": (["afhq", "--config", str(config_path)], [str(target), "--force"]),
+        "bad config": (["afhq", "--config", str(broken)], [str(broken)]),
+        "missing config": (["--config", str(tmp_path / "nope.yaml")], ["nope.yaml", "--config"]),
+        "unknown name": (["afhq-v3", "--config", str(config_path)], ["afhq-v3", "available:"]),
+    }
+    for what, (argv, named) in cases.items():
+        assert dl.main([*argv, "--no-progress"]) == 2, what
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and err.startswith("mesynth download: "), what
+        assert all(name in err for name in named), (what, err)
+        if what != "bad config":  # the YAML parser's own report may take a few lines
+            assert err.count("\n") == 1, (what, err)
+
+    monkeypatch.setenv(dl.DEBUG_ENV, "1")
+    assert dl.main(["afhq", "--config", str(config_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback") and "InvalidFileError" in err
+    assert err.strip().splitlines()[-1].startswith(f"mesynth download: afhq: {target.name}")
+    assert server.state.requests == []
+
+
+def test_list_with_a_warm_cache_imports_no_heavy_library(server, payloads, tmp_path, capsys):
+    serve(server, payloads, "afhq.ckpt", "wing.ckpt", "lm_mean.npz", "celeba_hq.ckpt")
+    config_path = write_config(tmp_path, server.base_url)
+    config = dl.load_config(config_path)
+    for name in ("afhq", "celeba-hq"):
+        dl.download(name, config=config, progress=False)
+    listing(config_path, capsys)  # warm
+    probe = (
+        "import sys; from mesynth.__main__ import main; "
+        f"code = main(['download', '--list', '--config', {str(config_path)!r}]); "
+        "heavy = sorted({'torch', 'lightning', 'torchvision', 'dlib'} & set(sys.modules)); "
+        "print('HEAVY', heavy, code)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in (dl.CONFIG_ENV, dl.OFFLINE_ENV)}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.strip().splitlines()[-1] == "HEAVY [] 0", done.stderr
+    assert done.stdout.count("[present, ") == 4

@@ -5,43 +5,53 @@
 retries dropped connections and server errors with exponential backoff, and validates the finished
 file (a checkpoint must load, an archive must pass its CRC checks) before renaming it into place.
 A file that fails validation is removed and the error says why. Files already present and valid
-are not fetched again. ``MESYNTH_OFFLINE=1`` skips every network attempt.
+are not fetched again; a validation that passed is remembered (by size, mtime and inode) in
+``.mesynth-validated.json`` beside the files, so listing or re-running does not load torch again.
+``MESYNTH_OFFLINE=1`` skips every network attempt.
 
-HTTP goes through the standard library only (``urllib``).
+Checkpoints go to ``dirs.checkpoints`` (``--dir``), datasets to ``dirs.data`` (``--data-dir``).
+HTTP goes through the standard library only (``urllib``), imported when a transfer starts, as are
+torch (to validate a checkpoint) and tqdm: ``mesynth download --list`` stays quick.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
+import json
 import logging
 import os
 import shutil
-import socket
 import sys
 import time
-import urllib.error
+import traceback
 import urllib.parse
-import urllib.request
 import zipfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-
-from tqdm import tqdm
+from typing import Literal
 
 from mesynth import __version__
+from mesynth.atomic import write_atomically
+from mesynth.config import conf_dir
 
 log = logging.getLogger(__name__)
 
 CONFIG_ENV = "MESYNTH_DOWNLOAD_CONFIG"
-CONF_DIR_ENV = "MESYNTH_CONF_DIR"
 OFFLINE_ENV = "MESYNTH_OFFLINE"
+DEBUG_ENV = "MESYNTH_DEBUG"
 CHECKS = ("official", "wing", "lm_mean", "zip")
+# The two `dirs` of the config that the command line can move: --dir and --data-dir.
+CHECKPOINTS = "checkpoints"
+DATA = "data"
+CACHE_NAME = ".mesynth-validated.json"
+CACHE_VERSION = 1
 # celeba_lm_mean.npz holds the mean of the landmark network's 98 points (x, y).
 LM_MEAN_SHAPE = (98, 2)
 USER_AGENT = f"mesynth/{__version__} (python-urllib)"
+INTERRUPTED_STATUS = 130  # the shell's status for a command stopped by Ctrl-C (128 + SIGINT)
+USAGE_STATUS = 2
 _RETRY_STATUS = {408, 425, 429}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -71,6 +81,10 @@ class InvalidFileError(DownloadError):
     """A downloaded or present file is not what it claims to be."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a download; the message says what is kept for the next run."""
+
+
 class _Transient(Exception):
     """A failure worth retrying (dropped connection, timeout, HTTP 5xx)."""
 
@@ -81,13 +95,20 @@ class _Unreachable(Exception):
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One file of an entry: where it goes (relative to the entry's directory) and its source."""
+    """One file of an entry: where it goes (relative to the entry's directory) and its source.
+
+    An archive (``check: zip``) is extracted into ``extracts_to``: the archive's folder
+    ``archive_root`` (default: ``extracts_to``; ``.`` for an archive with no top folder) becomes
+    that folder, which must then hold the sub-folders ``contains``.
+    """
 
     path: str
     url: str
     check: str
     size: int | None = None
     extracts_to: str | None = None
+    archive_root: str | None = None
+    contains: tuple[str, ...] = ()
 
     @property
     def basename(self) -> str:
@@ -123,48 +144,54 @@ class DownloadConfig:
     source: str
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one file: its path when it is present and valid, else the error."""
+
+    entry: str
+    spec: FileSpec
+    path: Path | None
+    error: DownloadError | None = None
+
+
 # ---------------------------------------------------------------------------------------------
 # Config
-
-
-def default_config_path() -> Path:
-    """``$MESYNTH_CONF_DIR/download.yaml`` or the checkout's ``conf/download.yaml``."""
-    conf_dir = os.environ.get(CONF_DIR_ENV)
-    base = Path(conf_dir) if conf_dir else Path(__file__).resolve().parents[2] / "conf"
-    return base / "download.yaml"
 
 
 def load_config(path: str | Path | None = None) -> DownloadConfig:
     """Read the download config.
 
-    The repository's ``conf/download.yaml`` is the base; ``path`` (or ``$MESYNTH_DOWNLOAD_CONFIG``)
-    is merged over it, so a mirror config only needs the entries it changes.
+    The repository's ``conf/download.yaml`` (found by :func:`mesynth.config.conf_dir`) is the
+    base; ``path`` (or ``$MESYNTH_DOWNLOAD_CONFIG``) is merged over it, so a mirror config only
+    needs the entries it changes.
     """
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
     from yaml import YAMLError
 
-    base_path = default_config_path()
+    try:
+        base_path: Path | None = conf_dir() / "download.yaml"
+        base_problem = f"{base_path} is missing"
+    except FileNotFoundError as err:  # no checkout (e.g. an installed wheel): --config alone
+        base_path, base_problem = None, str(err)
     user_value = path if path is not None else os.environ.get(CONFIG_ENV) or None
-    layers = []
     sources = []
-    if base_path.is_file():
+    if base_path is not None and base_path.is_file():
         sources.append(base_path)
     if user_value is not None:
         user_path = Path(user_value).expanduser()
         if not user_path.is_file():
             raise ConfigError(
                 f"download config {user_path} not found (given by --config or {CONFIG_ENV}); "
-                f"point it at a YAML file shaped like {base_path}."
+                f"point it at a YAML file shaped like conf/download.yaml."
             )
         sources.append(user_path)
     if not sources:
         raise ConfigError(
-            f"no download config: {base_path} is missing. Pass --config PATH or set {CONFIG_ENV}."
+            f"no download config: {base_problem}. Pass --config PATH or set {CONFIG_ENV}."
         )
     try:
-        for source in sources:
-            layers.append(OmegaConf.load(source))
+        layers = [OmegaConf.load(source) for source in sources]
         raw = OmegaConf.to_container(OmegaConf.merge(*layers), resolve=True)
     except (OSError, YAMLError, OmegaConfBaseException) as err:
         raise ConfigError(
@@ -205,30 +232,10 @@ def _parse_config(raw: object, source: str) -> DownloadConfig:
             raise ConfigError(
                 f"{source}: {where}dir is {dir_key!r}; expected one of {sorted(dirs)}"
             )
-        files = []
-        for index, item in enumerate(need(body, "files", where) or []):
-            item_where = f"{where}files[{index}]."
-            check = str(need(item, "check", item_where))
-            if check not in CHECKS:
-                raise ConfigError(
-                    f"{source}: {item_where}check is {check!r}; expected one of {CHECKS}"
-                )
-            size = item.get("size")
-            extracts_to = item.get("extracts_to")
-            if check == "zip" and not extracts_to:
-                raise ConfigError(
-                    f"{source}: {item_where}extracts_to is missing; a zip entry must name the "
-                    "folder its archive creates"
-                )
-            files.append(
-                FileSpec(
-                    path=str(need(item, "path", item_where)),
-                    url=str(need(item, "url", item_where)),
-                    check=check,
-                    size=None if size is None else int(size),
-                    extracts_to=None if extracts_to is None else str(extracts_to),
-                )
-            )
+        files = [
+            _parse_file(item, f"{where}files[{index}].", source, need)
+            for index, item in enumerate(need(body, "files", where) or [])
+        ]
         if not files:
             raise ConfigError(f"{source}: {where}files is empty")
         entries[str(name)] = Entry(
@@ -265,6 +272,52 @@ def _parse_config(raw: object, source: str) -> DownloadConfig:
     )
 
 
+def _parse_file(item: object, where: str, source: str, need: Callable) -> FileSpec:
+    check = str(need(item, "check", where))
+    if check not in CHECKS:
+        raise ConfigError(f"{source}: {where}check is {check!r}; expected one of {CHECKS}")
+    size = item.get("size")
+    extracts_to = item.get("extracts_to")
+    archive_root = item.get("archive_root")
+    contains = item.get("contains") or []
+    if check == "zip":
+        if not extracts_to:
+            raise ConfigError(
+                f"{source}: {where}extracts_to is missing; a zip entry must name the folder its "
+                "archive becomes (e.g. extracts_to: afhq)"
+            )
+        if not isinstance(contains, list) or not contains:
+            raise ConfigError(
+                f"{source}: {where}contains is {contains!r}; a zip entry must list the "
+                "sub-folders its extracted dataset holds (e.g. contains: [train, val]), so that "
+                "another folder of the same name is never taken for the dataset"
+            )
+    try:
+        size = None if size is None else int(size)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: {where}size is {size!r}; expected bytes or null") from None
+    return FileSpec(
+        path=str(need(item, "path", where)),
+        url=str(need(item, "url", where)),
+        check=check,
+        size=size,
+        extracts_to=None if extracts_to is None else str(extracts_to),
+        archive_root=None if archive_root is None else str(archive_root),
+        contains=tuple(str(c) for c in contains),
+    )
+
+
+def with_dirs(
+    config: DownloadConfig, checkpoints: str | Path | None = None, data: str | Path | None = None
+) -> DownloadConfig:
+    """``config`` with the checkpoint and/or dataset directory replaced (None keeps it)."""
+    dirs = dict(config.dirs)
+    for key, value in ((CHECKPOINTS, checkpoints), (DATA, data)):
+        if value is not None:
+            dirs[key] = Path(value).expanduser()
+    return replace(config, dirs=dirs)
+
+
 def _parse_bool(value: object, what: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -286,52 +339,67 @@ def offline_requested(offline: bool | None = None, config: DownloadConfig | None
     return config.offline if config is not None else False
 
 
-def _offline_reason(offline: bool | None) -> str:
+def _offline_fix(offline: bool | None, config: DownloadConfig) -> tuple[str, str]:
+    """(why we are offline, how to go online): only the switches that are actually on."""
+    reasons, undo = [], []
     if offline:
-        return "--offline"
+        reasons.append("--offline")
+        undo.append("run without --offline")
     env = os.environ.get(OFFLINE_ENV)
-    if env is not None and env.strip():
-        return f"{OFFLINE_ENV}={env}"
-    return "offline: true in the download config"
+    env_set = env is not None and env.strip() != ""
+    if env_set and _parse_bool(env, OFFLINE_ENV):
+        reasons.append(f"{OFFLINE_ENV}={env}")
+        undo.append(f"unset {OFFLINE_ENV}")
+    if config.offline and not env_set:
+        reasons.append(f"offline: true in {config.source}")
+        undo.append("set offline: false there")
+    return " and ".join(reasons), " and ".join(undo)
+
+
+def plan(names: Sequence[str], config: DownloadConfig) -> list[str]:
+    """``names`` and what they require, each once, every entry after its requirements."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name not in config.entries:
+            raise ConfigError(f"unknown download {name!r}; available: {', '.join(config.entries)}")
+        for required in config.entries[name].requires:
+            visit(required)
+        order.append(name)
+
+    for name in names:
+        visit(name)
+    return order
 
 
 # ---------------------------------------------------------------------------------------------
-# HTTP
+# HTTP (urllib and http.client are imported here, on the first transfer, not at start-up)
 
 
-def _with_read_timeout(connection_class: type, read_timeout: float) -> type:
+def _opener(network: NetworkSettings):
+    import urllib.request
+
     # urllib has one timeout for everything; a short one for connecting lets an unreachable host
     # fail fast, while a longer one between reads tolerates a slow server.
-    class TimedConnection(connection_class):
-        def connect(self) -> None:
-            super().connect()
-            self.sock.settimeout(read_timeout)
+    def with_read_timeout(connection_class: type) -> type:
+        class TimedConnection(connection_class):
+            def connect(self) -> None:
+                super().connect()
+                self.sock.settimeout(network.read_timeout_s)
 
-    return TimedConnection
+        return TimedConnection
 
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def do_open(self, http_class: type, req: urllib.request.Request, **kwargs: object):
+            return super().do_open(with_read_timeout(http_class), req, **kwargs)
 
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, read_timeout: float) -> None:
-        super().__init__()
-        self.read_timeout = read_timeout
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def do_open(self, http_class: type, req: urllib.request.Request, **kwargs: object):
+            return super().do_open(with_read_timeout(http_class), req, **kwargs)
 
-    def do_open(self, http_class: type, req: urllib.request.Request, **kwargs: object):
-        return super().do_open(_with_read_timeout(http_class, self.read_timeout), req, **kwargs)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, read_timeout: float) -> None:
-        super().__init__()
-        self.read_timeout = read_timeout
-
-    def do_open(self, http_class: type, req: urllib.request.Request, **kwargs: object):
-        return super().do_open(_with_read_timeout(http_class, self.read_timeout), req, **kwargs)
-
-
-def _opener(network: NetworkSettings) -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(
-        _HTTPHandler(network.read_timeout_s), _HTTPSHandler(network.read_timeout_s)
-    )
+    return urllib.request.build_opener(HTTPHandler(), HTTPSHandler())
 
 
 def normalise_url(value: str) -> str:
@@ -349,6 +417,9 @@ def _is_local(url: str) -> bool:
 
 
 def _describe(error: BaseException, network: NetworkSettings) -> str:
+    import socket
+    import urllib.error
+
     timeout_s = network.read_timeout_s
     if isinstance(error, urllib.error.URLError) and isinstance(error.reason, BaseException):
         error, timeout_s = error.reason, network.connect_timeout_s  # failed while connecting
@@ -377,17 +448,40 @@ def _content_range(header: str | None) -> tuple[int | None, int | None]:
     )
 
 
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+# What one request achieved: the whole file is there (its size was known and reached, or the
+# server said nothing is left), the body ended without the server ever giving a size, or a
+# request for the rest was answered with the whole file (the server cannot resume).
+_Attempt = Literal["complete", "unconfirmed", "cannot_resume"]
+
+
 def _fetch_once(
-    opener: urllib.request.OpenerDirector,
+    opener,
     url: str,
     part: Path,
     network: NetworkSettings,
     label: str,
     expected_size: int | None,
     progress: bool,
-) -> None:
-    """One request: append to (or restart) ``part`` until the body ends. Raises on failure."""
-    offset = part.stat().st_size if part.exists() else 0
+    *,
+    probe: bool = False,
+    on_total: Callable[[int], None] | None = None,
+) -> _Attempt:
+    """One request: append to (or restart) ``part`` until the body ends. Raises on failure.
+
+    ``probe`` asks only for what may follow the bytes already there: a server that answers with
+    the whole file instead is not read again.
+    """
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    from tqdm import tqdm
+
+    offset = _size(part)
     if expected_size is not None and offset > expected_size:
         log.warning(
             "%s: %s is larger than the expected %d bytes; starting over", label, part, expected_size
@@ -403,8 +497,8 @@ def _fetch_once(
         err.close()
         if err.code == 416 and offset:
             _, total = _content_range(err.headers.get("Content-Range"))
-            if total == offset:
-                return  # the partial file was already complete
+            if total is None or total == offset:
+                return "complete"  # nothing lies beyond the bytes already there
             part.unlink()
             raise _Transient(
                 f"server refused to resume at byte {offset} (file is {total} bytes); starting over"
@@ -430,7 +524,8 @@ def _fetch_once(
             )
         length_header = response.headers.get("Content-Length")
         length = int(length_header) if length_header and length_header.isdigit() else None
-        if response.status == 206:
+        status = getattr(response, "status", None) or 200
+        if status == 206:
             first, total = _content_range(response.headers.get("Content-Range"))
             if first != offset:
                 part.unlink(missing_ok=True)
@@ -439,6 +534,8 @@ def _fetch_once(
                 )
             mode = "ab"
         else:
+            if probe:
+                return "cannot_resume"  # the whole file again: it cannot tell us what is missing
             # A 200 (or a file:// source) is the whole file: a server that ignores Range must not
             # be appended to what we already have.
             if offset:
@@ -451,6 +548,10 @@ def _fetch_once(
                 f"{url} serves {total} bytes for {label}, but the download config expects "
                 f"{expected_size}; it is a different file. Check the URL, or set its size to null."
             )
+        if total is None:
+            total = expected_size  # a known size tells a cut transfer from a finished one
+        elif on_total is not None:
+            on_total(total)
         written = offset
         with (
             open(part, mode) as sink,
@@ -475,8 +576,11 @@ def _fetch_once(
                 ) from None
             sink.flush()
             os.fsync(sink.fileno())
-    if total is not None and written < total:
+    if total is None:
+        return "unconfirmed"
+    if written < total:
         raise _Transient(f"connection closed at byte {written} of {total}")
+    return "complete"
 
 
 def fetch(
@@ -487,24 +591,39 @@ def fetch(
     label: str | None = None,
     expected_size: int | None = None,
     progress: bool = True,
-) -> Path:
-    """Download ``url`` into ``<destination>.part`` (resuming what is there); return that path.
+    on_total: Callable[[int], None] | None = None,
+) -> tuple[Path, bool]:
+    """Download ``url`` into ``<destination>.part`` (resuming what is there).
 
-    Dropped connections, timeouts and HTTP 5xx/429 are retried with exponential backoff, and any
-    attempt that adds bytes resets the retry budget. A host that cannot be reached on the first
-    attempt fails at once with :class:`UnreachableError`.
+    Returns the ``.part`` path and whether its end is confirmed. Dropped connections, timeouts
+    and HTTP 5xx/429 are retried with exponential backoff, and any attempt that adds bytes
+    resets the retry budget. A body that ends without the server ever giving a size may have
+    been cut, so the rest is asked for with a Range request: more bytes continue the file, a 416
+    confirms its end. Only a server that neither gives sizes nor resumes leaves the end
+    unconfirmed. A host that cannot be reached on the first attempt fails at once with
+    :class:`UnreachableError`. ``on_total`` hears the file's size when the server tells it.
     """
     label = label or destination.name
     part = part_path(destination)
     part.parent.mkdir(parents=True, exist_ok=True)
     opener = _opener(network)
     reached = False
+    probe = False
     failures = 0
     while True:
-        before = part.stat().st_size if part.exists() else 0
+        before = _size(part)
         try:
-            _fetch_once(opener, url, part, network, label, expected_size, progress)
-            return part
+            attempt = _fetch_once(
+                opener,
+                url,
+                part,
+                network,
+                label,
+                expected_size,
+                progress,
+                probe=probe,
+                on_total=on_total,
+            )
         except _Unreachable as err:
             if not reached:
                 raise UnreachableError(
@@ -514,7 +633,23 @@ def fetch(
         except _Transient as err:
             reached = True
             reason = str(err)
-        if (part.stat().st_size if part.exists() else 0) > before:
+        else:
+            reached = True
+            if attempt == "complete":
+                return part, True
+            if attempt == "cannot_resume" or (probe and _size(part) == before):
+                log.info(
+                    "%s: the server gives no size and does not resume, so the end of the file "
+                    "cannot be confirmed; validating what arrived",
+                    label,
+                )
+                return part, False
+            if probe:
+                log.info("%s: the transfer had been cut; %d more bytes arrived", label, _size(part))
+            probe = True  # the body ended with no size given: ask whether anything follows
+            continue
+        probe = False
+        if _size(part) > before:
             failures = 0
         failures += 1
         if failures > network.retries:
@@ -617,10 +752,109 @@ def _check_zip(path: Path) -> None:
         raise InvalidFileError(f"{path} is an empty zip archive")
 
 
+class ValidationCache:
+    """Validations that passed, remembered in ``<directory>/.mesynth-validated.json``.
+
+    A record holds the file's size, mtime and inode, the same for each file its check read (the
+    landmark network a high-pass checkpoint loads with), the check and the configured size; it
+    counts only while every one of them is unchanged. A failed validation is never recorded, so
+    an invalid file is checked again each time. The file also keeps the sizes servers announced,
+    for ``--list``. A folder that cannot be written (a read-only shared drive) just goes without.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.path = Path(directory) / CACHE_NAME
+
+    def _read(self) -> dict:
+        empty = {"version": CACHE_VERSION, "valid": {}, "sizes": {}}
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return empty
+        except (OSError, ValueError) as err:
+            log.warning("ignoring the unreadable validation cache %s (%s)", self.path, err)
+            return empty
+        if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+            return empty
+        for key in ("valid", "sizes"):
+            if not isinstance(data.get(key), dict):
+                data[key] = {}
+        return data
+
+    def _write(self, data: dict) -> None:
+        text = json.dumps(data, indent=1, sort_keys=True)
+        try:
+            write_atomically(self.path, lambda partial: partial.write_text(text))
+        except OSError as err:
+            log.warning(
+                "cannot write the validation cache %s (%s); files are validated again next time",
+                self.path,
+                err.strerror or err,
+            )
+
+    def is_valid(self, key: str, record: dict) -> bool:
+        return self._read()["valid"].get(key) == record
+
+    def remember_valid(self, key: str, record: dict) -> None:
+        data = self._read()
+        data["valid"][key] = record
+        self._write(data)
+
+    def size(self, key: str) -> int | None:
+        size = self._read()["sizes"].get(key)
+        return size if isinstance(size, int) else None
+
+    def remember_size(self, key: str, size: int) -> None:
+        data = self._read()
+        if data["sizes"].get(key) != size:
+            data["sizes"][key] = size
+            self._write(data)
+
+
+def _fingerprint(path: Path) -> list[int]:
+    status = path.stat()
+    return [status.st_size, status.st_mtime_ns, status.st_ino]
+
+
+def _record(path: Path, spec: FileSpec, wing: Path | None) -> dict:
+    return {
+        "check": spec.check,
+        "expected_size": spec.size,
+        "file": _fingerprint(path),
+        "wing": _fingerprint(wing) if wing is not None else None,
+    }
+
+
+def _validate_cached(
+    path: Path, spec: FileSpec, wing: Path | None, cache: ValidationCache, key: str
+) -> None:
+    """:func:`validate`, skipped when the cache holds a pass for exactly these files."""
+    record = _record(path, spec, wing)
+    if cache.is_valid(key, record):
+        return
+    log.info("checking %s (remembered once it passes)", path)
+    validate(path, spec.check, spec.size, wing)
+    if _record(path, spec, wing) == record:  # not changed while it was being read
+        cache.remember_valid(key, record)
+
+
+def _dataset_problem(folder: Path, spec: FileSpec) -> str | None:
+    """Why ``folder`` is not this dataset, extracted (None when it is)."""
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    missing = [name for name in spec.contains if not (folder / name).is_dir()]
+    if missing:
+        return f"{folder} holds no {' or '.join(name + '/' for name in missing)}"
+    return None
+
+
 def _extract(archive_path: Path, spec: FileSpec, directory: Path, progress: bool) -> Path:
-    """Unpack into a staging folder, then rename the archive's top folder into place."""
+    """Unpack into a staging folder, then rename the dataset's folder into place."""
+    from tqdm import tqdm
+
     assert spec.extracts_to is not None
     target = directory / spec.extracts_to
+    root = spec.archive_root or spec.extracts_to
     staging = directory / f".{spec.extracts_to}.extracting"
     if staging.exists():  # left over from an interrupted extraction
         shutil.rmtree(staging)
@@ -630,18 +864,25 @@ def _extract(archive_path: Path, spec: FileSpec, directory: Path, progress: bool
             members, unit="file", desc=f"extract {spec.basename}", disable=not progress
         ):
             archive.extract(member, staging)
-    produced = staging / spec.extracts_to
-    if not produced.is_dir():
+    produced = staging if root in (".", "") else staging / root
+    problem = _dataset_problem(produced, spec)
+    if problem is not None:
         found = sorted(p.name for p in staging.iterdir())
         shutil.rmtree(staging)
+        inside = "the archive's top level" if produced == staging else f"its folder {root!r}"
         raise InvalidFileError(
-            f"{spec.basename} does not contain the folder {spec.extracts_to!r} (found {found}); "
-            "the archive is not the expected dataset, or `extracts_to` in the download config is wrong"
+            f"{spec.basename} does not hold the expected dataset: {inside} has no "
+            f"{' and '.join(name + '/' for name in spec.contains)} (top level: {found}); the "
+            "archive is not the expected dataset, or `archive_root`/`contains` in the download "
+            "config is wrong"
         )
-    if target.exists():  # only reached with force=True
+    if target.exists():  # a previous extraction (anything else was refused before fetching)
         shutil.rmtree(target)
-    produced.rename(target)
-    shutil.rmtree(staging)
+    if produced == staging:
+        staging.rename(target)
+    else:
+        produced.rename(target)
+        shutil.rmtree(staging)
     return target
 
 
@@ -649,8 +890,8 @@ def _extract(archive_path: Path, spec: FileSpec, directory: Path, progress: bool
 # Entries
 
 
-def entry_directory(entry: Entry, config: DownloadConfig, directory: str | Path | None) -> Path:
-    return Path(directory) if directory is not None else config.dirs[entry.dir]
+def entry_directory(entry: Entry, config: DownloadConfig) -> Path:
+    return config.dirs[entry.dir]
 
 
 def file_result(spec: FileSpec, directory: Path) -> Path:
@@ -669,51 +910,97 @@ def _obtain(
     network: NetworkSettings,
     *,
     force: bool,
-    offline: bool,
-    offline_reason: str,
+    offline: tuple[str, str] | None,
     progress: bool,
     wing: Path | None,
+    blocked_by: str | None,
 ) -> Path:
+    """Make one file present and valid; ``offline`` is (why, how to undo it) when offline."""
     final = directory / spec.path
     result = file_result(spec, directory)
     label = f"{entry.name}: {spec.basename}"
-    if not force:
-        if spec.check == "zip" and result.is_dir():
+    cache = ValidationCache(directory)
+    if spec.check == "zip" and result.exists():
+        problem = _dataset_problem(result, spec)
+        if problem is not None:  # e.g. the checkpoint folder afhq/ where the dataset afhq/ goes
+            raise InvalidFileError(
+                f"{label}: {result} is in the way: it is not the extracted dataset ({problem}). "
+                "It is never deleted: move it away, or extract the dataset elsewhere with "
+                "--data-dir DIR."
+            )
+        if not force:
             log.info("%s: already extracted in %s", label, result)
             return result
-        if spec.check != "zip" and final.exists():
-            try:
-                validate(final, spec.check, spec.size, wing)
-            except InvalidFileError as err:
-                # Never delete a file we did not just download: the user decides.
-                raise InvalidFileError(
-                    f"{label}: the file already there is not valid: {err}. Pass --force to "
-                    "download it again (it is replaced only by a copy that validates)."
-                ) from err
-            log.info("%s: already present and valid: %s", label, final)
-            return final
-    if offline and not _is_local(url):
+    if spec.check != "zip" and final.exists() and not force:
+        if blocked_by is not None:
+            raise DownloadError(
+                f"{label}: {final} is there but cannot be checked without {blocked_by}, which "
+                "could not be had (see above)"
+            )
+        try:
+            _validate_cached(final, spec, wing, cache, spec.path)
+        except InvalidFileError as err:
+            # Never delete a file we did not just download: the user decides.
+            raise InvalidFileError(
+                f"{label}: the file already there is not valid: {err}. Pass --force to "
+                "download it again (it is replaced only by a copy that validates)."
+            ) from err
+        log.info("%s: already present and valid: %s", label, final)
+        return final
+    if offline is not None and not _is_local(url):
+        why, undo = offline
+        get_it = (
+            f"extract {spec.basename} there, pass --url with a local copy of it"
+            if spec.check == "zip"
+            else "copy the file there, pass --url with a local path"
+        )
         raise OfflineError(
-            f"offline ({offline_reason}): not downloading {label} from {url}; {result} is missing. "
-            f"Copy the file there, pass --url with a local path, or unset {OFFLINE_ENV}."
+            f"{result} is missing ({label}); offline because of {why}, so it is not "
+            f"downloaded from {url}. To get it: {get_it}, or {undo}."
+        )
+    if blocked_by is not None:
+        raise DownloadError(
+            f"{label}: not fetched: it cannot be checked without {blocked_by}, which could not "
+            "be had (see above)"
         )
     if force:
         part_path(final).unlink(missing_ok=True)
-    part = fetch(url, final, network, label=label, expected_size=spec.size, progress=progress)
+    part, confirmed = fetch(
+        url,
+        final,
+        network,
+        label=label,
+        expected_size=spec.size,
+        progress=progress,
+        on_total=lambda total: cache.remember_size(spec.path, total),
+    )
     try:
         validate(part, spec.check, spec.size, wing)
     except InvalidFileError as err:
         part.unlink()
+        maybe_cut = (
+            ""
+            if confirmed
+            else " The server gave no size and cannot resume, so the transfer may have been cut."
+        )
         raise InvalidFileError(
-            f"{label} from {url} is invalid and was removed: {err}. Run again to retry, or use "
-            "--url with a mirror."
+            f"{label} from {url} is invalid and was removed: {err}.{maybe_cut} Run again to "
+            "retry, or use --url with a mirror."
         ) from err
+    cache.remember_size(spec.path, part.stat().st_size)
     if spec.check == "zip":
-        extracted = _extract(part, spec, directory, progress)
+        try:
+            extracted = _extract(part, spec, directory, progress)
+        except InvalidFileError as err:
+            part.unlink()
+            raise InvalidFileError(
+                f"{label} from {url} was removed: {err}. Use --url with the right archive."
+            ) from err
         part.unlink()
         log.info("%s: extracted to %s", label, extracted)
         return extracted
     os.replace(part, final)
+    cache.remember_valid(spec.path, _record(final, spec, wing))
     log.info("%s: saved %s", label, final)
     return final
 
@@ -741,63 +1028,117 @@ def resolve_urls(entry: Entry, url: str | Mapping[str, str] | None) -> dict[str,
     return urls
 
 
+def download_all(
+    names: Sequence[str],
+    config: DownloadConfig,
+    *,
+    url: str | Mapping[str, str] | None = None,
+    force: bool = False,
+    offline: bool | None = None,
+    progress: bool = True,
+    keep_going: bool = True,
+) -> list[Outcome]:
+    """Make the files of ``names`` and of what they require present and valid, each once.
+
+    Returns one :class:`Outcome` per file, requirements first. ``url`` overrides the sources of
+    ``names[0]``; ``force`` fetches the named entries again (not their requirements). With
+    ``keep_going`` a failure is recorded and the next file tried, so every missing file is named;
+    otherwise it stops at the first. Ctrl-C raises :class:`Interrupted`.
+    """
+    order = plan(names, config)
+    is_offline = offline_requested(offline, config)
+    offline_fix = _offline_fix(offline, config) if is_offline else None
+    outcomes: list[Outcome] = []
+    wing_of: dict[str, Path] = {}  # entry -> its valid landmark network file
+    wing_lost: dict[str, str] = {}  # entry -> its landmark network file that could not be had
+    for name in order:
+        entry = config.entries[name]
+        directory = config.dirs[entry.dir]
+        overrides = url if url is not None and name == names[0] else None
+        urls = {path: normalise_url(u) for path, u in resolve_urls(entry, overrides).items()}
+        wing = next((wing_of[r] for r in entry.requires if r in wing_of), None)
+        lost = next((wing_lost[r] for r in entry.requires if r in wing_lost), None)
+        for spec in entry.files:
+            label = f"{name}: {spec.basename}"
+            try:
+                path = _obtain(
+                    entry,
+                    spec,
+                    directory,
+                    urls[spec.path],
+                    config.network,
+                    force=force and name in names,
+                    offline=offline_fix,
+                    progress=progress,
+                    wing=wing,
+                    # only a high-pass checkpoint needs another file (wing) to be checked
+                    blocked_by=lost if spec.check == "official" else None,
+                )
+            except KeyboardInterrupt:
+                part = part_path(directory / spec.path)
+                kept = f" ({part} is kept)" if part.exists() else ""
+                raise Interrupted(f"{label}: interrupted; the same command resumes{kept}") from None
+            except DownloadError as err:
+                error = err
+            except OSError as err:  # the local side: a folder not writable, a full disk
+                where = err.filename or directory
+                error = DownloadError(
+                    f"{label}: cannot write {where} ({err.strerror or err}); make room or choose "
+                    "another folder with --dir / --data-dir, then run the same command again"
+                )
+                error.__cause__ = err
+            else:
+                outcomes.append(Outcome(name, spec, path))
+                if spec.check == "wing":
+                    wing_of[name] = path
+                continue
+            outcomes.append(Outcome(name, spec, None, error))
+            if spec.check == "wing":
+                wing_lost[name] = spec.basename
+            if not keep_going:
+                return outcomes
+    return outcomes
+
+
 def download(
     name: str,
     directory: str | Path | None = None,
     *,
+    data_dir: str | Path | None = None,
     config: DownloadConfig | None = None,
     url: str | Mapping[str, str] | None = None,
     force: bool = False,
     offline: bool | None = None,
     progress: bool = True,
 ) -> list[Path]:
-    """Make every file of entry ``name`` present and valid; return their paths.
+    """Make every file of entry ``name`` (and what it requires) present and valid.
 
-    ``directory`` replaces the entry's configured directory; ``url`` overrides the source (one
-    URL for a one-file entry, or a mapping file name -> URL); ``force`` fetches again even when a
-    valid copy is present. Raises :class:`DownloadError` (or a subclass) when a file cannot be
-    obtained.
+    Returns the paths of ``name``'s own files. ``directory`` replaces the checkpoint folder and
+    ``data_dir`` the dataset folder (None: the config's ``dirs``); ``url`` overrides the source
+    (one URL for a one-file entry, or a mapping file name -> URL); ``force`` fetches again even
+    when a valid copy is present. Raises :class:`DownloadError` (or a subclass) at the first
+    file that cannot be obtained.
     """
-    config = config or load_config()
-    if name not in config.entries:
-        raise ConfigError(f"unknown download {name!r}; available: {', '.join(config.entries)}")
-    entry = config.entries[name]
-    target = entry_directory(entry, config, directory)
-    urls = {path: normalise_url(u) for path, u in resolve_urls(entry, url).items()}
-    is_offline = offline_requested(offline, config)
-    reason = _offline_reason(offline) if is_offline else ""
-    wing = None
-    for required in (config.entries[n] for n in entry.requires):
-        # A --dir override applies to the files that live beside this entry's.
-        same_place = directory if required.dir == entry.dir else None
-        log.info("%s needs %s; making sure it is present first", name, required.name)
-        paths = download(
-            required.name, same_place, config=config, offline=offline, progress=progress
-        )
-        for spec, path in zip(required.files, paths, strict=True):
-            if spec.check == "wing":
-                wing = path
-    return [
-        _obtain(
-            entry,
-            spec,
-            target,
-            urls[spec.path],
-            config.network,
-            force=force,
-            offline=is_offline,
-            offline_reason=reason,
-            progress=progress,
-            wing=wing,
-        )
-        for spec in entry.files
-    ]
+    config = with_dirs(config or load_config(), directory, data_dir)
+    outcomes = download_all(
+        [name],
+        config,
+        url=url,
+        force=force,
+        offline=offline,
+        progress=progress,
+        keep_going=False,
+    )
+    for outcome in outcomes:
+        if outcome.error is not None:
+            raise outcome.error
+    return [outcome.path for outcome in outcomes if outcome.entry == name]
 
 
 def ensure_weights(
     name: str, directory: str | Path | None = None, offline: bool | None = None
 ) -> Path | None:
-    """Path of entry ``name``'s first file, downloading it if needed.
+    """Path of entry ``name``'s first file, downloading it if needed (``directory``: checkpoints).
 
     Returns None after printing one line to stderr when it cannot be had (offline, host
     unreachable, invalid download); the caller then decides what to run instead.
@@ -805,8 +1146,88 @@ def ensure_weights(
     try:
         return download(name, directory, offline=offline)[0]
     except (DownloadError, ConfigError) as err:
-        print(f"mesynth: {err}", file=sys.stderr)
+        _report(err, "mesynth")
         return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Listing
+
+
+def _human(size: int) -> str:
+    if size < 1000:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def file_state(
+    entry: Entry, spec: FileSpec, config: DownloadConfig, wing: Path | None, needs: str | None
+) -> tuple[str, bool]:
+    """(what ``--list`` says about the file, whether it is present and valid).
+
+    ``needs`` names the missing landmark network when the file cannot be checked without it.
+    """
+    directory = config.dirs[entry.dir]
+    cache = ValidationCache(directory)
+    final = directory / spec.path
+    known = spec.size or cache.size(spec.path)
+    if spec.check == "zip":
+        result = file_result(spec, directory)
+        if result.exists():
+            problem = _dataset_problem(result, spec)
+            if problem is not None:
+                return f"in the way: {problem}; move it or use --data-dir", False
+            archive = f" from a {_human(known)} archive" if known else ""
+            return f"present, extracted{archive}", True
+    elif final.exists():
+        found = _human(final.stat().st_size)
+        if needs is not None:
+            return f"{found}, not checked: needs {needs}", False
+        try:
+            _validate_cached(final, spec, wing, cache, spec.path)
+        except InvalidFileError as err:
+            return f"INVALID ({found}): {err}; --force fetches it again", False
+        return f"present, {found}", True
+    part = part_path(final)
+    if part.exists():
+        of = f" of {_human(known)}" if known else ""
+        return f"partial, {_human(part.stat().st_size)}{of} in {part.name}", False
+    return f"missing, {_human(known) if known else 'size unknown'}", False
+
+
+def _print_listing(config: DownloadConfig) -> None:
+    print(f"checkpoint folder: {config.dirs.get(CHECKPOINTS)}  (--dir)")
+    print(f"dataset folder:    {config.dirs.get(DATA)}  (--data-dir)")
+    states: dict[tuple[str, str], str] = {}
+    wing_of: dict[str, Path] = {}
+    missing_wing: dict[str, str] = {}
+    for name in plan(list(config.entries), config):  # requirements first: they check the rest
+        entry = config.entries[name]
+        directory = config.dirs[entry.dir]
+        wing = next((wing_of[r] for r in entry.requires if r in wing_of), None)
+        needs = next((missing_wing[r] for r in entry.requires if r in missing_wing), None)
+        for spec in entry.files:
+            text, present = file_state(
+                entry, spec, config, wing, needs if spec.check == "official" else None
+            )
+            states[name, spec.path] = text
+            if spec.check == "wing":
+                if present:
+                    wing_of[name] = directory / spec.path
+                else:
+                    missing_wing[name] = (
+                        f"{directory / spec.path} ({text.split(',')[0].split(':')[0]})"
+                    )
+    for entry in config.entries.values():
+        print(f"\n{entry.name}: {entry.description}")
+        for spec in entry.files:
+            result = file_result(spec, config.dirs[entry.dir])
+            print(f"  {result}  [{states[entry.name, spec.path]}]  <- {spec.url}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -819,10 +1240,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "names",
         nargs="*",
         metavar="NAME",
-        help="what to fetch: celeba-hq, afhq, wing, celeba-hq-dataset, afhq-dataset "
-        "(default: the config's `default`, i.e. what the demo needs)",
+        help="what to fetch: celeba-hq, afhq, wing, celeba-hq-dataset, afhq-dataset, "
+        "afhq-v2-dataset (default: the config's `default`, i.e. what the demo needs)",
     )
-    parser.add_argument("--dir", help="put the files here instead of the configured directory")
+    parser.add_argument(
+        "--dir", help="checkpoint folder (default: dirs.checkpoints, ./checkpoints)"
+    )
+    parser.add_argument("--data-dir", help="dataset folder (default: dirs.data, ./data)")
     parser.add_argument(
         "--config", help=f"download config merged over conf/download.yaml (or {CONFIG_ENV})"
     )
@@ -843,12 +1267,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--retries", type=int, help="retries after a dropped connection (config: network.retries)"
     )
     parser.add_argument(
-        "--list", action="store_true", help="show every entry, its files and whether present"
+        "--list",
+        action="store_true",
+        help="show every entry, where its files go, whether they are present and valid, sizes",
     )
     parser.add_argument(
         "--best-effort",
         action="store_true",
-        help="on failure print one line and exit 0 (for `make demo`, which falls back)",
+        help="on failure print one line and exit 0 (for callers that fall back)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -872,37 +1298,68 @@ def _url_overrides(values: Sequence[str] | None, entry: Entry) -> str | dict[str
     return single[0] if single else per_file
 
 
-def _print_listing(config: DownloadConfig, directory: str | Path | None) -> None:
-    for entry in config.entries.values():
-        print(f"{entry.name}: {entry.description}")
-        for spec in entry.files:
-            result = file_result(spec, entry_directory(entry, config, directory))
-            part = part_path(entry_directory(entry, config, directory) / spec.path)
-            if result.exists():
-                state = "present"
-            elif part.exists():
-                state = f"partial ({part.stat().st_size} bytes in {part.name})"
-            else:
-                state = "missing"
-            size = f"{spec.size} bytes" if spec.size is not None else "size not recorded"
-            print(f"  {result}  [{size}; {state}]  <- {spec.url}")
+def _debug() -> bool:
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in _TRUE
+
+
+def _report(error: BaseException, prefix: str = "mesynth download") -> None:
+    """One block on stderr: the message (it names the file and the fix); the traceback too
+    with ``MESYNTH_DEBUG=1``."""
+    if _debug():
+        traceback.print_exception(error)
+    print(f"{prefix}: {error}", file=sys.stderr)
+
+
+def _check_folders(args: argparse.Namespace, names: list[str], config: DownloadConfig) -> None:
+    """--dir and --data-dir each move one kind of file: refuse one that would move nothing."""
+    kinds = {config.entries[name].dir for name in plan(names, config)}
+    asked = " ".join(names)
+    if args.dir is not None and CHECKPOINTS not in kinds:
+        raise ConfigError(
+            f"--dir sets the checkpoint folder, but `{asked}` fetches no checkpoint; datasets "
+            f"go to the dataset folder: use --data-dir {args.dir}"
+        )
+    if getattr(args, "data_dir", None) is not None and DATA not in kinds:
+        raise ConfigError(
+            f"--data-dir sets the dataset folder, but `{asked}` fetches no dataset; "
+            f"checkpoints go to the checkpoint folder: use --dir {args.data_dir}"
+        )
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    """Carry out a parsed ``download`` command; returns the exit status."""
+    """Carry out a parsed ``download`` command; returns the exit status.
+
+    0: done (or ``--best-effort``); 2: a file could not be had or the command/config is wrong
+    (one block per problem on stderr, no traceback unless ``MESYNTH_DEBUG=1``); 130: Ctrl-C.
+    """
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        config = load_config(args.config)
+        return _run(args)
+    except KeyboardInterrupt as err:
+        message = str(err) if isinstance(err, Interrupted) else ""
+        if _debug():
+            traceback.print_exc()
+        print(
+            f"mesynth download: {message or 'interrupted; the same command resumes'}",
+            file=sys.stderr,
+        )
+        return INTERRUPTED_STATUS
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        config = with_dirs(load_config(args.config), args.dir, getattr(args, "data_dir", None))
         if args.list:
-            _print_listing(config, args.dir)
+            _print_listing(config)
             return 0
-        names = list(args.names) or list(config.default)
+        names = list(dict.fromkeys(args.names)) or list(config.default)
         if not names:
             raise ConfigError(f"nothing to fetch: name one of {', '.join(config.entries)}")
         unknown = [n for n in names if n not in config.entries]
         if unknown:
             raise ConfigError(f"unknown download {unknown}; available: {', '.join(config.entries)}")
+        _check_folders(args, names, config)
         if args.url and len(names) != 1:
             raise ConfigError("--url needs exactly one NAME")
         if args.retries is not None:
@@ -912,33 +1369,28 @@ def run_cli(args: argparse.Namespace) -> int:
         overrides = _url_overrides(args.url, config.entries[names[0]])
         for url in resolve_urls(config.entries[names[0]], overrides).values():
             normalise_url(url)
+        outcomes = download_all(
+            names,
+            config,
+            url=overrides,
+            force=args.force,
+            offline=True if args.offline else None,
+            progress=not args.no_progress,
+            keep_going=not args.best_effort,
+        )
     except ConfigError as err:
-        print(f"mesynth download: error: {err}", file=sys.stderr)
-        return 2
-
+        _report(err)
+        return USAGE_STATUS
     failed = 0
-    for name in names:
-        try:
-            paths = download(
-                name,
-                args.dir,
-                config=config,
-                url=overrides,
-                force=args.force,
-                offline=True if args.offline else None,
-                progress=not args.no_progress,
-            )
-        except (DownloadError, ConfigError) as err:
-            print(f"mesynth download: {err}", file=sys.stderr)
+    for outcome in outcomes:
+        if outcome.error is None:
+            print(outcome.path)
+        else:
+            _report(outcome.error)
             failed += 1
-            if args.best_effort:
-                break  # one line is enough; the caller falls back
-            continue
-        for path in paths:
-            print(path)
-    if failed and args.best_effort:
-        return 0
-    return 1 if failed else 0
+    if failed and not args.best_effort:
+        return USAGE_STATUS
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
