@@ -1,0 +1,367 @@
+"""``python evaluate.py task=spotting``: does synthetic data help micro/macro-expression spotting?
+
+Leave-one-subject-out folds (participant from the video id, ``participant_regex``); in every
+fold a fresh spotter is fitted (trained or calibrated) on the training participants only and
+tested on the held-out participant's original videos, under the conditions of
+:mod:`mesynth.spotting.folds`. Scores follow the MEGC protocol (:mod:`mesynth.spotting.scoring`),
+pooled over subjects, with bootstrap intervals over subjects (:mod:`mesynth.spotting.summary`).
+
+:func:`evaluate` computes everything and returns it (tables, summary entries, figures, a report
+section); :func:`run` writes it to ``output_dir`` and logs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from natsort import natsorted
+from omegaconf import DictConfig
+
+from mesynth.evaluation.common import EvaluationInputError, write_csv, write_json, write_text
+from mesynth.spotting.data import SpottingInputs, VideoEntry, load_inputs
+from mesynth.spotting.folds import PRESERVATION, FoldOutcome, run_folds
+from mesynth.spotting.scoring import MATCHINGS, predictions_table
+from mesynth.spotting.summary import SAME_SPOTTER_ON_ORIGINALS, fold_table, summary_table
+from mesynth.spotting.types import SpottingVideo
+
+log = logging.getLogger(__name__)
+
+FOLDS_TABLE = "spotting_folds"
+SUMMARY_TABLE = "spotting_summary"
+PREDICTIONS_PREFIX = "spotting_predictions_"
+
+
+@dataclass
+class SpottingResults:
+    """What the experiment produced; ``run`` writes it, a caller may combine it with others."""
+
+    tables: dict[str, pd.DataFrame]  # name -> table (written as <name>.csv)
+    summary: dict
+    figures: dict[str, Path] = field(default_factory=dict)
+    report: str = ""  # the markdown section for report.md
+
+
+def predictions_name(label: str) -> str:
+    """Table (and file) name of an arm's predictions: ``spotting_predictions_original+synthetic``."""
+    return PREDICTIONS_PREFIX + re.sub(r"[^\w+.-]+", "_", label).strip("_")
+
+
+def _build_spotter(node: DictConfig, seed: int):
+    from mesynth.spotting.spotters import build_spotter
+
+    return build_spotter(node, seed)
+
+
+def _spotter_name(node: DictConfig) -> str:
+    name = node.get("name") if node is not None else None
+    if name:
+        return str(name)
+    target = str(node.get("_target_", "spotter")) if node is not None else "spotter"
+    return target.rsplit(".", 1)[-1]
+
+
+def _needs_maps(node: DictConfig) -> bool | None:
+    """Whether the spotter reads flow maps (its config says ``maps: true``); None: as the
+    feature settings say."""
+    value = node.get("maps") if node is not None else None
+    return None if value is None else bool(value)
+
+
+def spotting_videos(
+    inputs: SpottingInputs, cfg: DictConfig
+) -> tuple[list[SpottingVideo], dict[str, list[SpottingVideo]]]:
+    """Motion features of every video (cached, in worker processes), as :class:`SpottingVideo`.
+
+    Synthetic frames are the face crop already; they are read at their original's frame rate.
+    """
+    from mesynth.config import resolve_num_workers
+    from mesynth.spotting.features import FeatureJob, FeatureSettings, compute_many
+
+    spotting = cfg.spotting
+    settings = FeatureSettings.from_config(spotting.features, maps=_needs_maps(cfg.get("spotter")))
+    fps_of = {entry.video_id: entry.source.fps for entry in inputs.originals}
+    entries: list[VideoEntry] = [*inputs.originals]
+    jobs = [FeatureJob(e.name, e.source, e.crop, e.source.fps) for e in inputs.originals]
+    for set_name, videos in inputs.synthetic.items():
+        entries.extend(videos)
+        # Job names must differ: synthetic videos may be named like their originals.
+        jobs.extend(
+            FeatureJob(f"{set_name}/{e.name}", e.source, e.crop, fps_of.get(e.video_id))
+            for e in videos
+        )
+    features = compute_many(
+        jobs,
+        settings,
+        Path(str(spotting.cache_dir)),
+        resolve_num_workers(spotting.workers, "spotting.workers"),
+        bool(spotting.progress),
+    )
+    made = [
+        SpottingVideo(
+            video_id=entry.video_id,
+            participant=entry.participant,
+            fps=float(feature.fps),
+            features=feature,
+            events=list(inputs.ground_truth.get(entry.video_id, [])),
+            name=entry.name,
+            origin=entry.origin,
+        )
+        for entry, feature in zip(entries, features, strict=True)
+    ]
+    originals = made[: len(inputs.originals)]
+    synthetic: dict[str, list[SpottingVideo]] = {}
+    position = len(inputs.originals)
+    for set_name, videos in inputs.synthetic.items():
+        synthetic[set_name] = made[position : position + len(videos)]
+        position += len(videos)
+    return originals, synthetic
+
+
+def curve_videos(cfg: DictConfig, originals: list[SpottingVideo]) -> list[str]:
+    """The originals whose score curves are drawn: the configured ones, else the first
+    ``max_videos`` that have events."""
+    figures = cfg.spotting.figures
+    ids = [video.video_id for video in originals]
+    if figures.videos:
+        chosen = [str(video) for video in figures.videos]
+        unknown = [video for video in chosen if video not in ids]
+        if unknown:
+            raise EvaluationInputError(
+                f"spotting.figures.videos names {unknown}, not among the original videos "
+                f"(e.g. {natsorted(ids)[:5]}); quote ids Hydra reads as numbers: videos=['006_1']"
+            )
+        return chosen
+    with_events = natsorted(video.video_id for video in originals if video.events)
+    return with_events[: int(figures.max_videos)]
+
+
+def _check_settings(cfg: DictConfig) -> None:
+    spotting = cfg.spotting
+    if str(spotting.matching) not in MATCHINGS:
+        raise EvaluationInputError(
+            f"spotting.matching={spotting.matching!r} is not one of {MATCHINGS}"
+        )
+    if not 0 < float(spotting.iou) <= 1:
+        raise EvaluationInputError(f"spotting.iou={spotting.iou} must lie in (0, 1]; MEGC uses 0.5")
+
+
+def evaluate(cfg: DictConfig) -> SpottingResults:
+    """Run the experiment; figures are written under ``<output_dir>/figures``."""
+    _check_settings(cfg)
+    spotting = cfg.spotting
+    inputs = load_inputs(cfg)
+    originals, synthetic = spotting_videos(inputs, cfg)
+    spotter_node = cfg.get("spotter")
+    if spotter_node is None:
+        raise EvaluationInputError(
+            "task=spotting needs a spotter: add spotter=flow_peaks or softnet"
+        )
+    chosen_curves = curve_videos(cfg, originals) if spotting.figures.enabled else []
+    log.info(
+        "spotting: %s, %d original videos of %d participants, synthetic sets %s",
+        _spotter_name(spotter_node),
+        len(originals),
+        len({v.participant for v in originals}),
+        {name: len(videos) for name, videos in synthetic.items()} or "none",
+    )
+    outcome = run_folds(
+        originals,
+        synthetic,
+        lambda seed: _build_spotter(spotter_node, seed),
+        conditions=[str(c) for c in spotting.conditions],
+        seed=int(spotting.seed),
+        iou_threshold=float(spotting.iou),
+        matching=str(spotting.matching),
+        curve_videos=chosen_curves,
+        progress=bool(spotting.progress),
+    )
+    return assemble(cfg, inputs, outcome)
+
+
+def assemble(cfg: DictConfig, inputs: SpottingInputs, outcome: FoldOutcome) -> SpottingResults:
+    """Tables, summary entries, figures and the report section from the folds' outcome."""
+    spotting = cfg.spotting
+    folds = fold_table(outcome.counts)
+    summary = summary_table(
+        folds,
+        outcome.arms,
+        n_resamples=int(spotting.bootstrap.n_resamples),
+        confidence=float(spotting.bootstrap.confidence),
+        seed=int(spotting.bootstrap.seed),
+    )
+    tables = {FOLDS_TABLE: folds, SUMMARY_TABLE: summary}
+    for label, predictions in outcome.predictions.items():
+        tables[predictions_name(label)] = predictions_table(predictions)
+
+    figures: dict[str, Path] = {}
+    if spotting.figures.enabled:
+        from mesynth.spotting import figures as plots
+
+        figure_dir = Path(str(cfg.output_dir)) / "figures"
+        dpi = int(spotting.figures.dpi)
+        figures["spotting_f1"] = plots.f1_by_condition(
+            summary, figure_dir / "spotting_f1_by_condition.png", dpi
+        )
+        if outcome.curves:
+            figures["spotting_curves"] = plots.score_curves(
+                outcome.curves, figure_dir / "spotting_score_curves.png", dpi
+            )
+
+    untrained = sorted(name for name, flag in inputs.untrained.items() if flag)
+    if untrained:
+        log.warning(
+            "synthetic set(s) %s were made with UNTRAINED networks (manifest.json says so): "
+            "their numbers test the pipeline, not style transfer",
+            untrained,
+        )
+    entries = {
+        "spotter": _spotter_name(cfg.get("spotter")),
+        "matching": str(spotting.matching),
+        "iou": float(spotting.iou),
+        "n_folds": len(outcome.folds),
+        "participants": [fold.held_out for fold in outcome.folds],
+        "n_original_videos": len(inputs.originals),
+        "synthetic_sets": {name: len(videos) for name, videos in inputs.synthetic.items()},
+        "untrained_synthesis": untrained,
+        "annotations": str(inputs.annotations),
+        "conditions": {
+            label: {
+                row["type"]: {
+                    key: row[key]
+                    for key in (
+                        "n_pred",
+                        "n_tp",
+                        "n_gt",
+                        "precision",
+                        "recall",
+                        "f1",
+                        "f1_low",
+                        "f1_high",
+                        "f1_diff",
+                        "f1_diff_low",
+                        "f1_diff_high",
+                    )
+                }  # fmt: skip
+                for _, row in rows.iterrows()
+            }
+            for label, rows in summary.groupby("label", sort=False)
+        },
+    }
+    report = render_section(cfg, inputs, outcome, summary, figures, untrained)
+    return SpottingResults(tables, entries, figures, report)
+
+
+def _interval(low: float, high: float) -> str:
+    return f"[{low:.3f}, {high:.3f}]"
+
+
+def render_section(
+    cfg: DictConfig,
+    inputs: SpottingInputs,
+    outcome: FoldOutcome,
+    summary: pd.DataFrame,
+    figures: dict[str, Path],
+    untrained: list[str],
+) -> str:
+    """The spotting section of ``report.md`` (figure links relative to ``output_dir``)."""
+    spotting = cfg.spotting
+    confidence = round(100 * float(spotting.bootstrap.confidence))
+    sets = ", ".join(f"`{name}` ({len(v)} videos)" for name, v in inputs.synthetic.items())
+    lines = ["## Spotting: does synthetic data help?", ""]
+    if untrained:
+        lines += [
+            f"**Synthetic set(s) {', '.join(untrained)} were made with UNTRAINED networks: "
+            "their rows test the pipeline, not style transfer.**",
+            "",
+        ]
+    lines += [
+        f"Spotter `{_spotter_name(cfg.get('spotter'))}`, leave-one-subject-out over "
+        f"{len(outcome.folds)} participants ({len(inputs.originals)} original videos"
+        + (f"; synthetic {sets}" if sets else "")
+        + f"). MEGC protocol: IoU >= {float(spotting.iou):g}, matching `{spotting.matching}`, "
+        "counts pooled over subjects. In every fold the spotter is trained or calibrated on the "
+        "training participants only (the held-out participant's original and synthetic videos "
+        "never reach training) and tested on the held-out participant's originals; every "
+        "condition uses the same folds and seeds. Intervals: "
+        f"{confidence}% bootstrap over subjects ({int(spotting.bootstrap.n_resamples)} "
+        f"resamples, seed {int(spotting.bootstrap.seed)}); the difference is paired.",
+        "",
+        "| condition | type | predictions | TP | ground truth | precision | recall | F1 "
+        f"[{confidence}% CI] | F1 - reference [{confidence}% CI] |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for _, row in summary.iterrows():
+        label = row["label"]
+        if row["condition"] == PRESERVATION:
+            label = f"{label} (tested on synthetic)"
+        reference = (
+            ""
+            if row["label"] == "original"
+            else (f"{row['f1_diff']:+.3f} {_interval(row['f1_diff_low'], row['f1_diff_high'])}")
+        )
+        lines.append(
+            f"| {label} | {row['type']} | {row['n_pred']} | {row['n_tp']} | {row['n_gt']} | "
+            f"{row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} "
+            f"{_interval(row['f1_low'], row['f1_high'])} | {reference} |"
+        )
+    lines += [
+        "",
+        "Reference: `original` for the training conditions; for `preservation` (the "
+        f"original-trained spotter on the held-out participants' synthetic videos), the "
+        f"{SAME_SPOTTER_ON_ORIGINALS} those videos were made from.",
+        "",
+        f"Per fold: `{FOLDS_TABLE}.csv`; summary: `{SUMMARY_TABLE}.csv`; predictions of every "
+        f"condition (MEGC CSV): `{PREDICTIONS_PREFIX}<condition>.csv`.",
+    ]
+    output_dir = Path(str(cfg.output_dir))
+    for key, title in (("spotting_f1", "F1 by condition"), ("spotting_curves", "Score curves")):
+        if key in figures:
+            lines += ["", f"![{title}]({figures[key].relative_to(output_dir).as_posix()})"]
+    if inputs.notes:
+        lines += ["", *[f"- {note}" for note in inputs.notes]]
+    return "\n".join(lines) + "\n"
+
+
+class _Logged:
+    """The shape :func:`mesynth.evaluation.tracking.log_results` logs."""
+
+    def __init__(self, results: SpottingResults) -> None:
+        self.summary = {"spotting": results.summary}
+        self.figures = results.figures
+        self._tables = {
+            name: table
+            for name, table in results.tables.items()
+            if not name.startswith(PREDICTIONS_PREFIX)
+        }
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return self._tables
+
+
+def run(cfg: DictConfig) -> dict:
+    """Run the experiment and write its files to ``output_dir``; returns the summary entries."""
+    from mesynth.evaluation.tracking import log_results
+
+    output_dir = Path(str(cfg.output_dir))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("summary.json", "report.md"):
+        # A finished run's markers must not survive into a run that fails half-way.
+        (output_dir / stale).unlink(missing_ok=True)
+    results = evaluate(cfg)
+    for name, table in results.tables.items():
+        write_csv(output_dir / f"{name}.csv", table)
+    # Written last: summary.json and report.md mean the evaluation finished.
+    write_json(output_dir / "summary.json", {"task": "spotting", "spotting": results.summary})
+    write_text(output_dir / "report.md", "# mesynth evaluation\n\n" + results.report)
+    overall = results.summary["conditions"].get("original", {}).get("overall", {})
+    log.info(
+        "spotting F1 (original, overall) %.3f; results in %s",
+        overall.get("f1", float("nan")),
+        output_dir,
+    )
+    log_results(cfg.get("logger"), output_dir, _Logged(results), cfg)
+    return results.summary

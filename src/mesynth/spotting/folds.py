@@ -1,0 +1,276 @@
+"""Leave-one-subject-out folds and the training conditions of the spotting experiment.
+
+For each fold one participant is held out. A fresh spotter (same seed for every condition of
+the fold) is fitted on the *training* participants only and tested on the held-out
+participant's original videos:
+
+- ``original``: trained on the training participants' original videos;
+- ``original+synthetic``: those plus the training participants' synthetic videos of one set;
+- ``synthetic``: the training participants' synthetic videos of one set only;
+- ``preservation``: the ``original`` spotter tested on the held-out participant's synthetic
+  videos, next to its score on the originals they were made from (``test_side``).
+
+Nothing of the held-out participant ever reaches ``fit``: :func:`training_videos` selects by
+participant and checks its own result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from natsort import natsorted
+from tqdm import tqdm
+
+from mesynth.spotting.scoring import COUNT_COLUMNS, match_counts
+from mesynth.spotting.types import EXPRESSION_TYPES, Prediction, Spotter, SpottingVideo
+
+log = logging.getLogger(__name__)
+
+ORIGINAL = "original"
+ORIGINAL_PLUS_SYNTHETIC = "original+synthetic"
+SYNTHETIC = "synthetic"
+PRESERVATION = "preservation"
+CONDITIONS = (ORIGINAL, ORIGINAL_PLUS_SYNTHETIC, SYNTHETIC, PRESERVATION)
+# The per-video count rows every fold produces.
+VIDEO_COLUMNS = (
+    "fold",
+    "held_out",
+    "condition",
+    "synthetic_set",
+    "label",
+    "test_side",
+    "video",
+    "type",
+    *COUNT_COLUMNS,
+)
+
+
+class LeakError(RuntimeError):
+    """A held-out participant's video was about to reach training."""
+
+
+@dataclass(frozen=True)
+class Fold:
+    index: int
+    held_out: str
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One condition, on one synthetic set (none for ``original``)."""
+
+    condition: str
+    synthetic_set: str
+    label: str  # how tables and files name it
+
+
+def make_folds(participants: Iterable[str]) -> list[Fold]:
+    """One fold per participant, in natural order (``006`` < ``011`` < ``s15``)."""
+    return [Fold(index, p) for index, p in enumerate(natsorted(set(participants)))]
+
+
+def make_arms(conditions: Sequence[str], set_names: Sequence[str]) -> list[Arm]:
+    """The arms to run: ``original`` (always, every other condition is read against it) and
+    each other condition once per synthetic set. Labels carry the set's name only when there
+    are several sets: ``synthetic`` or ``synthetic[fixed]``."""
+    unknown = [c for c in conditions if c not in CONDITIONS]
+    if unknown:
+        raise ValueError(f"spotting.conditions has {unknown}; choose among {list(CONDITIONS)}")
+    synthetic_conditions = [c for c in CONDITIONS if c != ORIGINAL and c in conditions]
+    if synthetic_conditions and not set_names:
+        raise ValueError(
+            f"spotting.conditions {synthetic_conditions} need synthetic videos; set synthetic_dir "
+            "(or keep only spotting.conditions=[original])"
+        )
+    arms = [Arm(ORIGINAL, "", ORIGINAL)]
+    for name in set_names:
+        for condition in synthetic_conditions:
+            label = condition if len(set_names) == 1 else f"{condition}[{name}]"
+            arms.append(Arm(condition, name, label))
+    return arms
+
+
+def training_videos(
+    arm: Arm,
+    fold: Fold,
+    originals: Sequence[SpottingVideo],
+    synthetic: dict[str, Sequence[SpottingVideo]],
+) -> list[SpottingVideo]:
+    """The videos an arm's spotter is fitted on in a fold: training participants only."""
+    own = [v for v in originals if v.participant != fold.held_out]
+    if arm.condition in (ORIGINAL, PRESERVATION):
+        chosen = own
+    else:
+        made = [v for v in synthetic[arm.synthetic_set] if v.participant != fold.held_out]
+        chosen = own + made if arm.condition == ORIGINAL_PLUS_SYNTHETIC else made
+    if not chosen:
+        raise ValueError(
+            f"fold {fold.held_out}: condition {arm.label} has no training video (no synthetic "
+            f"video of set {arm.synthetic_set!r} belongs to another participant); synthesise "
+            "more participants or drop the condition from spotting.conditions"
+        )
+    leaked = [v.name for v in chosen if v.participant == fold.held_out]
+    if leaked:  # the selection above makes this impossible; kept as the invariant's guard
+        raise LeakError(f"fold {fold.held_out}: {leaked} would reach training")
+    return chosen
+
+
+def _rekeyed(predictions: Iterable[Prediction], video: str) -> list[Prediction]:
+    return [p if p.video == video else dataclasses.replace(p, video=video) for p in predictions]
+
+
+def _count_rows(
+    base: dict, video: SpottingVideo, key: str, predictions: Sequence[Prediction], settings: dict
+) -> list[dict]:
+    rows = []
+    for kind in EXPRESSION_TYPES:
+        counts = match_counts(
+            [p.interval for p in predictions if p.kind == kind],
+            [e for e in video.events if e.kind == kind],
+            **settings,
+        )
+        rows.append(
+            {
+                **base,
+                "video": key,
+                "type": kind,
+                **{c: getattr(counts, c) for c in COUNT_COLUMNS},
+            }
+        )
+    return rows
+
+
+@dataclass
+class FoldOutcome:
+    """Everything the folds produced: per-video counts, predictions, chosen score curves."""
+
+    counts: pd.DataFrame  # VIDEO_COLUMNS
+    predictions: dict[str, list[Prediction]]  # arm label -> every fold's predictions
+    arms: list[Arm]
+    folds: list[Fold]
+    curves: dict[str, dict] = field(default_factory=dict)  # video id -> curve data
+
+
+def run_folds(
+    originals: Sequence[SpottingVideo],
+    synthetic: dict[str, Sequence[SpottingVideo]],
+    make_spotter: Callable[[int], Spotter],
+    *,
+    conditions: Sequence[str] = CONDITIONS,
+    seed: int = 0,
+    iou_threshold: float = 0.5,
+    matching: str = "megc",
+    curve_videos: Iterable[str] = (),
+    progress: bool = True,
+) -> FoldOutcome:
+    """Fit and test every arm on every leave-one-subject-out fold.
+
+    ``make_spotter(seed)`` returns a fresh, unfitted spotter; each fold uses ``seed + fold``
+    for all its arms, so conditions differ only in their training videos.
+    """
+    settings = {"iou_threshold": iou_threshold, "matching": matching}
+    folds = make_folds(v.participant for v in originals)
+    arms = make_arms(conditions, list(synthetic))
+    fitted_arms = [arm for arm in arms if arm.condition != PRESERVATION]
+    curve_videos = set(curve_videos)
+    rows: list[dict] = []
+    predictions: dict[str, list[Prediction]] = {arm.label: [] for arm in arms}
+    curves: dict[str, dict] = {}
+    bar = tqdm(
+        total=len(folds) * len(fitted_arms),
+        desc="spotting folds",
+        unit="fit",
+        disable=not progress,
+    )
+    for fold in folds:
+        tests = [v for v in originals if v.participant == fold.held_out]
+        by_original: dict[str, list[Prediction]] = {}
+        for arm in fitted_arms:
+            bar.set_postfix_str(f"{fold.held_out} {arm.label}")
+            spotter = make_spotter(seed + fold.index)
+            spotter.fit(training_videos(arm, fold, originals, synthetic))
+            base = {
+                "fold": fold.index,
+                "held_out": fold.held_out,
+                "condition": arm.condition,
+                "synthetic_set": arm.synthetic_set,
+                "label": arm.label,
+                "test_side": ORIGINAL,
+            }
+            for video in tests:
+                found = _rekeyed(spotter.predict(video), video.video_id)
+                predictions[arm.label].extend(found)
+                rows.extend(_count_rows(base, video, video.video_id, found, settings))
+                if arm.condition == ORIGINAL:
+                    by_original[video.video_id] = found
+                if video.video_id in curve_videos:
+                    curve = curves.setdefault(
+                        video.video_id,
+                        {"video": video, "scores": {}, "predictions": {}},
+                    )
+                    curve["scores"][arm.label] = np.asarray(spotter.frame_scores(video))
+                    curve["predictions"][arm.label] = found
+            if arm.condition == ORIGINAL:
+                _preservation(
+                    fold,
+                    arms,
+                    spotter,
+                    synthetic,
+                    originals,
+                    by_original,
+                    predictions,
+                    rows,
+                    settings,
+                )
+            bar.update()
+    bar.close()
+    counts = pd.DataFrame(rows, columns=list(VIDEO_COLUMNS))
+    return FoldOutcome(counts, predictions, arms, folds, curves)
+
+
+def _preservation(
+    fold: Fold,
+    arms: Sequence[Arm],
+    spotter: Spotter,
+    synthetic: dict[str, Sequence[SpottingVideo]],
+    originals: Sequence[SpottingVideo],
+    by_original: dict[str, list[Prediction]],
+    predictions: dict[str, list[Prediction]],
+    rows: list[dict],
+    settings: dict,
+) -> None:
+    """The original-trained spotter on the held-out participant's synthetic videos, each next
+    to the same spotter's result on the original it was made from."""
+    original_of = {v.video_id: v for v in originals}
+    for arm in arms:
+        if arm.condition != PRESERVATION:
+            continue
+        base = {
+            "fold": fold.index,
+            "held_out": fold.held_out,
+            "condition": PRESERVATION,
+            "synthetic_set": arm.synthetic_set,
+            "label": arm.label,
+        }
+        for video in synthetic[arm.synthetic_set]:
+            if video.participant != fold.held_out:
+                continue
+            found = _rekeyed(spotter.predict(video), video.name)
+            predictions[arm.label].extend(found)
+            rows.extend(
+                _count_rows({**base, "test_side": SYNTHETIC}, video, video.name, found, settings)
+            )
+            rows.extend(
+                _count_rows(
+                    {**base, "test_side": ORIGINAL},
+                    original_of[video.video_id],
+                    video.video_id,
+                    by_original[video.video_id],
+                    settings,
+                )
+            )
