@@ -465,6 +465,16 @@ def test_unreachable_host_fails_fast_with_one_clear_line(tmp_path: Path, capsys)
     assert code == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
 
+    # The other file of the same host is not tried again (no second wait), but still named.
+    code = mesynth_main(["download", "wing", "--config", str(config_path), "--no-progress"])
+    assert code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and "wing.ckpt" in lines[0] and "connection refused" in lines[0]
+    assert lines[1] == (
+        f"mesynth download: wing: celeba_lm_mean.npz: not tried: 127.0.0.1:{port} could not be "
+        "reached (see above)"
+    )
+
 
 def test_offline_makes_no_network_attempt(server, payloads, tmp_path, monkeypatch, capsys):
     serve(server, payloads, "afhq.ckpt")

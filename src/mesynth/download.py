@@ -914,8 +914,11 @@ def _obtain(
     progress: bool,
     wing: Path | None,
     blocked_by: str | None,
+    unreachable: set[str],
 ) -> Path:
-    """Make one file present and valid; ``offline`` is (why, how to undo it) when offline."""
+    """Make one file present and valid; ``offline`` is (why, how to undo it) when offline.
+
+    A host in ``unreachable`` failed earlier in this run and is not tried again."""
     final = directory / spec.path
     result = file_result(spec, directory)
     label = f"{entry.name}: {spec.basename}"
@@ -963,17 +966,25 @@ def _obtain(
             f"{label}: not fetched: it cannot be checked without {blocked_by}, which could not "
             "be had (see above)"
         )
+    host = None if _is_local(url) else urllib.parse.urlsplit(url).netloc
+    if host is not None and host in unreachable:
+        raise UnreachableError(f"{label}: not tried: {host} could not be reached (see above)")
     if force:
         part_path(final).unlink(missing_ok=True)
-    part, confirmed = fetch(
-        url,
-        final,
-        network,
-        label=label,
-        expected_size=spec.size,
-        progress=progress,
-        on_total=lambda total: cache.remember_size(spec.path, total),
-    )
+    try:
+        part, confirmed = fetch(
+            url,
+            final,
+            network,
+            label=label,
+            expected_size=spec.size,
+            progress=progress,
+            on_total=lambda total: cache.remember_size(spec.path, total),
+        )
+    except UnreachableError:
+        if host is not None:
+            unreachable.add(host)
+        raise
     try:
         validate(part, spec.check, spec.size, wing)
     except InvalidFileError as err:
@@ -1051,6 +1062,7 @@ def download_all(
     outcomes: list[Outcome] = []
     wing_of: dict[str, Path] = {}  # entry -> its valid landmark network file
     wing_lost: dict[str, str] = {}  # entry -> its landmark network file that could not be had
+    unreachable: set[str] = set()  # hosts that could not be reached: not tried again
     for name in order:
         entry = config.entries[name]
         directory = config.dirs[entry.dir]
@@ -1073,6 +1085,7 @@ def download_all(
                     wing=wing,
                     # only a high-pass checkpoint needs another file (wing) to be checked
                     blocked_by=lost if spec.check == "official" else None,
+                    unreachable=unreachable,
                 )
             except KeyboardInterrupt:
                 part = part_path(directory / spec.path)
