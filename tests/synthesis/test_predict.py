@@ -10,15 +10,14 @@ import pytest
 import torch
 
 from mesynth.faces.crop import Crop
-from mesynth.synthesis.manifest import Manifest
+from mesynth.synthesis.output import Manifest, SynthesisOutput, VideoRecord
+from mesynth.synthesis.plan import VideoPlan, images_to_tensor
 from mesynth.synthesis.predict import (
     SynthesisWriter,
-    VideoJob,
     all_pieces,
     batches_of,
-    images_to_tensor,
+    cut_videos,
     merge_segments,
-    segment_path,
     shard_pieces,
     tensor_to_images,
 )
@@ -71,15 +70,19 @@ def test_tensor_conversions_round_trip() -> None:
     assert saturated[0, 0].tolist() == [[0, 0, 0], [255, 255, 255]]
 
 
-def make_job(name: str, count: int) -> VideoJob:
+def make_video(name: str, count: int) -> VideoPlan:
     source = SimpleNamespace(video_id=name)
-    crop = Crop.full_frame((8, 8), 8)
-    return VideoJob(name, source, crop, [f"{name}_{i:04d}" for i in range(count)], 30.0)
+    names = [f"{name}_{i:04d}" for i in range(count)]
+    record = VideoRecord(name, name, "src", "ref.png", 0, "fixed", count, count)
+    video = VideoPlan(name, source, None, names, list(range(count)), 30.0, record)
+    video.crop = Crop.full_frame((8, 8), 8)
+    return video
 
 
-def fake_trainer(jobs, rank: int, world: int):
+def fake_trainer(videos, rank: int, world: int):
+    counts = [video.num_frames for video in videos]
     return SimpleNamespace(
-        datamodule=SimpleNamespace(jobs=jobs),
+        datamodule=SimpleNamespace(videos=videos, pieces=shard_pieces(counts, rank, world)),
         global_rank=rank,
         world_size=world,
         is_global_zero=rank == 0,
@@ -92,29 +95,30 @@ def frames_for(job: int, start: int, stop: int) -> np.ndarray:
     return np.broadcast_to(values, (stop - start, 8, 8, 3)).copy()
 
 
+PNG = {"png": {"compression": 1}}
+
+
 def test_writer_thread_and_segment_merge(tmp_path: Path) -> None:
     """Two ranks simulated in turn: each frame reaches the final output once, in order."""
-    jobs = [make_job("a", 5), make_job("b", 2)]
-    done = []
+    output = SynthesisOutput(tmp_path)
+    videos = [make_video("a", 5), make_video("b", 2)]
     for rank in (0, 1):
-        writer = SynthesisWriter(tmp_path, ["png"], img_size=8, queue_size=1, progress=False)
-        writer.on_video_done = lambda job, path: done.append((job, path.name))
-        trainer = fake_trainer(jobs, rank, 2)
+        writer = SynthesisWriter(output, PNG, queue_size=1, progress=False)
+        trainer = fake_trainer(videos, rank, 2)
         writer.on_predict_start(trainer, None)
-        for job, start, stop in batches_of(shard_pieces([5, 2], rank, 2), 2):
+        for job, start, stop in batches_of(trainer.datamodule.pieces, 2):
             prediction = {"job": job, "start": start, "frames": frames_for(job, start, stop)}
             writer.write_on_batch_end(trainer, None, prediction, None, None, 0)
         writer.on_predict_end(trainer, None)
-    # Video b was whole on rank 1 (not zero): no early manifest update from there.
-    assert done == []
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["b_0000.png", "b_0001.png"]
-    assert (
-        segment_path(tmp_path, "a", 0, 3).is_file() and segment_path(tmp_path, "a", 3, 5).is_file()
-    )
+    assert output.segment_path("a", 0, 3).is_file() and output.segment_path("a", 3, 5).is_file()
     assert not (tmp_path / "a").exists()
+    # Each rank left its frame count for rank zero's overall bar.
+    assert [output.progress_path(r).read_text() for r in (0, 1)] == ["3", "4"]
 
-    merge_segments(jobs[0], [(0, 3), (3, 5)], ["png"], tmp_path, 8)
-    assert sorted(p.stem for p in (tmp_path / "a").iterdir()) == jobs[0].frame_names
+    assert cut_videos([5, 2], 2) == {0: [(0, 3), (3, 5)]}
+    merge_segments(output, PNG, videos[0], [(0, 3), (3, 5)])
+    assert sorted(p.stem for p in (tmp_path / "a").iterdir()) == videos[0].frame_names
     from .conftest import read_png
 
     assert [int(read_png(tmp_path / "a" / f"a_{i:04d}.png")[0, 0, 0]) for i in range(5)] == [
@@ -124,13 +128,14 @@ def test_writer_thread_and_segment_merge(tmp_path: Path) -> None:
         3,
         4,
     ]
+    output.remove_progress()
     assert not (tmp_path / ".segments").exists()
 
 
 def test_writer_reports_out_of_order_frames(tmp_path: Path) -> None:
-    jobs = [make_job("a", 4)]
-    writer = SynthesisWriter(tmp_path, ["png"], img_size=8, progress=False)
-    trainer = fake_trainer(jobs, 0, 1)
+    videos = [make_video("a", 4)]
+    writer = SynthesisWriter(SynthesisOutput(tmp_path), PNG, queue_size=8, progress=False)
+    trainer = fake_trainer(videos, 0, 1)
     writer.on_predict_start(trainer, None)
     writer.write_on_batch_end(
         trainer, None, {"job": 0, "start": 2, "frames": frames_for(0, 2, 4)}, None, None, 0
@@ -141,12 +146,57 @@ def test_writer_reports_out_of_order_frames(tmp_path: Path) -> None:
     assert not (tmp_path / "a").exists() and not (tmp_path / "a.partial").exists()
 
 
-def test_manifest_refuses_other_networks(tmp_path: Path) -> None:
-    manifest = Manifest(tmp_path)
-    manifest.start_run({}, {"path": "a.ckpt", "sha256": "aaa"}, untrained=False)
-    manifest.update_video("v", status="done")
-    manifest.start_run({}, {"path": "a.ckpt", "sha256": "aaa"}, untrained=False)
-    with pytest.raises(ValueError, match="made with checkpoint a.ckpt"):
-        manifest.start_run({}, {"path": "b.ckpt", "sha256": "bbb"}, untrained=False)
+def test_video_files_carry_their_source_frame_numbers(tmp_path: Path) -> None:
+    """With skipped source frames, frame i of the .mkv is matched to the source numbering by
+    the sidecar list and by the container's metadata."""
+    from mesynth.video.writers import source_frame_numbers
+
+    output = SynthesisOutput(tmp_path)
+    video = make_video("a", 4)
+    video.frame_numbers = [1, 2, 4, 7]  # frames 3, 5 and 6 were skipped in the source
+    writer = SynthesisWriter(output, {"ffv1": {}}, queue_size=2, progress=False)
+    trainer = fake_trainer([video], 0, 1)
+    writer.on_predict_start(trainer, None)
+    writer.write_on_batch_end(
+        trainer, None, {"job": 0, "start": 0, "frames": frames_for(0, 0, 4)}, None, None, 0
+    )
+    writer.on_predict_end(trainer, None)
+    assert output.read_frame_map("a") == [1, 2, 4, 7]
+    assert source_frame_numbers(output.video_path("a", "ffv1")) == [1, 2, 4, 7]
+    assert output.is_complete("a", ["ffv1"], video.frame_names)
+    source = output.open_video("a")
+    assert source.frame_numbers == [1, 2, 4, 7] and len(source) == 4
+    # Without its frame map the video is not complete (it would be made again).
+    output.frame_map_path("a").unlink()
+    assert not output.is_complete("a", ["ffv1"], video.frame_names)
+
+
+def test_manifest_round_trip_and_status_check(tmp_path: Path) -> None:
+    output = SynthesisOutput(tmp_path)
+    record = VideoRecord("v", "006", "src", "ref.png", 1, "fixed", 3, 5, ["x_0004"])
+    output.write_manifest(Manifest({"a": 1}, {"sha256": "aaa"}, False, None, {"v": record}))
+    output.update_records({"v": {"status": "done", "frames_written": 3}}, num_threads=2)
+    manifest = output.read_manifest()
+    assert manifest.done() == ["v"] and manifest.num_threads == 2
+    assert manifest.videos["v"].skipped_source_frames == ["x_0004"]
     with pytest.raises(ValueError, match="status 'finished'"):
-        manifest.update_video("v", status="finished")
+        output.update_records({"v": {"status": "finished"}})
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a readable synthesis manifest"):
+        output.read_manifest()
+
+
+def test_frame_ranges_round_trip() -> None:
+    from mesynth.video.writers import frame_ranges, parse_frame_ranges
+
+    numbers = [1, 2, 3, 5, 7, 8, 100]
+    assert frame_ranges(numbers) == "1-3,5,7-8,100"
+    assert parse_frame_ranges(frame_ranges(numbers)) == numbers
+    assert frame_ranges([]) == "" and parse_frame_ranges("") == []
+
+
+def test_every_writer_kind_has_an_output_name() -> None:
+    from mesynth.synthesis.output import KIND_SUFFIXES
+    from mesynth.video.writers import WRITER_KINDS
+
+    assert set(KIND_SUFFIXES) == set(WRITER_KINDS)

@@ -10,16 +10,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
 from mesynth.synthesis.references import (
+    Assignment,
     VideoInfo,
     border_nonuniformity,
     farthest_points,
     list_pool,
     prepare_reference,
-    read_references_csv,
     select_references,
     write_references_csv,
 )
+
+from .conftest import CONF_DIR
 
 VIDEOS = [
     VideoInfo("006_1", "006"),
@@ -51,9 +56,20 @@ def by_video(assignments) -> dict:
     return {a.video: a for a in assignments}
 
 
+def strategy(name: str, **settings):
+    """The strategy of conf/reference/<name>.yaml (its defaults) with ``settings`` changed."""
+    node = OmegaConf.merge(OmegaConf.load(CONF_DIR / "reference" / f"{name}.yaml"), settings)
+    return instantiate(node)
+
+
+def select(settings: dict, videos, **kwargs):
+    settings = dict(settings)
+    return select_references(strategy(settings.pop("strategy"), **settings), videos, **kwargs)
+
+
 def test_fixed_gives_every_video_the_image(tmp_path: Path) -> None:
     image = write_image(tmp_path / "ref.png")
-    chosen = select_references({"strategy": "fixed", "path": str(image), "domain": 1}, VIDEOS)
+    chosen = select({"strategy": "fixed", "path": str(image), "domain": 1}, VIDEOS)
     assert [a.video for a in chosen] == [v.video for v in VIDEOS]
     assert {(a.reference, a.domain, a.strategy) for a in chosen} == {(image, 1, "fixed")}
 
@@ -61,13 +77,13 @@ def test_fixed_gives_every_video_the_image(tmp_path: Path) -> None:
 def test_fixed_missing_image_names_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.png"
     with pytest.raises(FileNotFoundError, match="nope.png"):
-        select_references({"strategy": "fixed", "path": str(missing), "domain": 0}, VIDEOS)
+        select({"strategy": "fixed", "path": str(missing), "domain": 0}, VIDEOS)
 
 
 def test_domain_outside_the_model_is_refused(tmp_path: Path) -> None:
     image = write_image(tmp_path / "ref.png")
     with pytest.raises(ValueError, match="domain 3 is outside"):
-        select_references(
+        select(
             {"strategy": "fixed", "path": str(image), "domain": 3}, VIDEOS, num_domains=2
         )
 
@@ -82,7 +98,7 @@ def test_per_participant_csv_and_json(tmp_path: Path) -> None:
         "11,refs/d.png,1\n"
     )
     chosen = by_video(
-        select_references(
+        select(
             {"strategy": "per_participant", "mapping": str(csv_path), "domain": 0}, VIDEOS
         )
     )
@@ -95,7 +111,7 @@ def test_per_participant_csv_and_json(tmp_path: Path) -> None:
     mapping = {"006": "refs/a.png", "007": {"reference": "refs/b.png", "domain": 1}}
     json_path.write_text(json.dumps(mapping))
     chosen = by_video(
-        select_references(
+        select(
             {"strategy": "per_participant", "mapping": str(json_path), "domain": 0}, VIDEOS[:3]
         )
     )
@@ -108,16 +124,15 @@ def test_per_participant_missing_participant_is_an_error(tmp_path: Path) -> None
     mapping = tmp_path / "map.csv"
     mapping.write_text("participant,reference\n006,a.png\n")
     with pytest.raises(ValueError, match=r"no entry for participant\(s\) \['007'"):
-        select_references(
+        select(
             {"strategy": "per_participant", "mapping": str(mapping), "domain": 0}, VIDEOS
         )
 
 
 def test_random_is_seeded_per_participant_and_without_replacement(pool: Path) -> None:
-    cfg = {"strategy": "random", "pool": str(pool), "seed": 3, "unit": "participant"}
-    cfg["domains"] = {"female": 0, "male": 1}
-    first = by_video(select_references(cfg, VIDEOS))
-    again = by_video(select_references(cfg, VIDEOS))
+    cfg = {"strategy": "random", "pool": str(pool), "seed": 3}
+    first = by_video(select(cfg, VIDEOS))
+    again = by_video(select(cfg, VIDEOS))
     assert first == again
     # One identity per participant, and 4 participants from a pool of 6 never share an image.
     assert first["006_1"].reference == first["006_2"].reference
@@ -127,9 +142,9 @@ def test_random_is_seeded_per_participant_and_without_replacement(pool: Path) ->
     assert all(
         a.domain == (0 if a.reference.parent.name == "female" else 1) for a in first.values()
     )
-    other = by_video(select_references({**cfg, "seed": 4}, VIDEOS))
+    other = by_video(select({**cfg, "seed": 4}, VIDEOS))
     assert [a.reference for a in other.values()] != [a.reference for a in first.values()]
-    per_video = select_references({**cfg, "unit": "video"}, VIDEOS)
+    per_video = select({**cfg, "unit": "video"}, VIDEOS)
     assert len({a.reference for a in per_video}) == 5
 
 
@@ -152,7 +167,7 @@ def test_gender_matched_follows_the_metadata(tmp_path: Path, pool: Path) -> None
         "domains": {"female": 0, "male": 1},
         "aliases": {"f": "female", "m": "male"},
     }
-    chosen = by_video(select_references(cfg, VIDEOS))
+    chosen = by_video(select(cfg, VIDEOS))
     expected = {"006": "female", "007": "male", "010": "male", "011": "female"}
     for video in chosen.values():
         gender = expected[video.participant]
@@ -162,7 +177,7 @@ def test_gender_matched_follows_the_metadata(tmp_path: Path, pool: Path) -> None
 
     metadata.write_text("participant,gender\n6,F\n7,M\n")
     with pytest.raises(ValueError, match=r"no gender for participant\(s\) \['010', '011'\]"):
-        select_references(cfg, VIDEOS)
+        select(cfg, VIDEOS)
 
 
 def test_uniform_background_prefers_flat_borders(tmp_path: Path) -> None:
@@ -175,9 +190,9 @@ def test_uniform_background_prefers_flat_borders(tmp_path: Path) -> None:
     assert border_nonuniformity(flat) == pytest.approx(0.0, abs=1e-6)
     assert border_nonuniformity(busy) > 10
     cfg = {"strategy": "uniform_background", "pool": str(pool), "domain": 1, "top_k": 1}
-    chosen = select_references(cfg, VIDEOS)
+    chosen = select(cfg, VIDEOS)
     assert {a.reference.name for a in chosen} == {"flat.png"}
-    two = select_references({**cfg, "top_k": 2}, VIDEOS)
+    two = select({**cfg, "top_k": 2}, VIDEOS)
     assert {a.reference.name for a in two} == {"flat.png", "mild.png"}
 
 
@@ -204,8 +219,8 @@ def test_diverse_uses_style_codes(pool: Path) -> None:
         calls.append(list(paths))
         return np.array([codes[Path(p).stem] for p in paths], dtype=np.float64)
 
-    cfg = {"strategy": "diverse", "pool": str(pool), "domains": {"female": 0, "male": 1}}
-    chosen = select_references(cfg, VIDEOS[:3], encode_style=encode)  # participants 006, 007
+    cfg = {"strategy": "diverse", "pool": str(pool)}
+    chosen = select(cfg, VIDEOS[:3], encode_style=encode)  # participants 006, 007
     assert len(calls) == 1 and len(calls[0]) == 6
     picked = {a.reference.stem for a in chosen}
     assert len(picked) == 2
@@ -216,12 +231,15 @@ def test_diverse_uses_style_codes(pool: Path) -> None:
 
 def test_references_csv_round_trip(tmp_path: Path) -> None:
     image = write_image(tmp_path / "ref.png")
-    chosen = select_references({"strategy": "fixed", "path": str(image), "domain": 1}, VIDEOS)
+    chosen = select({"strategy": "fixed", "path": str(image), "domain": 1}, VIDEOS)
     path = write_references_csv(chosen, tmp_path / "out" / "references.csv")
     table = pd.read_csv(path, dtype=str)
     assert list(table.columns) == ["video", "participant", "reference", "domain", "strategy"]
     assert table["participant"].tolist() == ["006", "006", "007", "010", "011"]
-    assert read_references_csv(path) == chosen
+    assert [
+        Assignment(r.video, r.participant, Path(r.reference), int(r.domain), r.strategy)
+        for r in table.itertuples(index=False)
+    ] == chosen
 
 
 def test_prepare_reference_scales_to_network_size(tmp_path: Path) -> None:
@@ -245,3 +263,12 @@ def test_every_strategy_is_a_config_group_option(name: str, tmp_path: Path) -> N
 
     cfg = compose_infer([f"reference={name}"], tmp_path)
     assert cfg.reference.strategy == name
+    assert cfg.reference._target_.startswith("mesynth.synthesis.references.")
+
+
+def test_a_strategy_override_on_another_group_is_refused(tmp_path: Path) -> None:
+    # `reference.strategy=random` on the default group (fixed) would otherwise be ignored.
+    with pytest.raises(Exception, match=r"choose the strategy with reference=random"):
+        strategy("fixed", strategy="random")
+    with pytest.raises(Exception, match="reference.unit must be one of"):
+        strategy("random", pool=str(tmp_path), unit="session")

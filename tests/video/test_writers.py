@@ -6,17 +6,20 @@ import cv2
 import numpy as np
 import pytest
 
-from mesynth.video.writers import (
-    IncompleteVideoError,
-    open_writer,
-    output_path,
-    output_state,
-    read_video,
-)
+from mesynth.synthesis.output import SynthesisOutput
+from mesynth.video.writers import IncompleteVideoError, open_writer, read_video
 
 from .conftest import gradient_frame
 
 NAMES = [f"006_1_{n:04d}" for n in range(1, 10)]
+
+
+def output_state(kind: str, root: Path, name: str) -> str:
+    return SynthesisOutput(root).output_state(name, kind)
+
+
+def path_of(kind: str, root: Path, name: str) -> Path:
+    return SynthesisOutput(root).video_path(name, kind)
 
 
 @pytest.fixture
@@ -26,7 +29,7 @@ def noise_frames() -> np.ndarray:
 
 
 def test_ffv1_is_bit_exact_and_renamed_on_close(tmp_path: Path, noise_frames: np.ndarray):
-    writer = open_writer("ffv1", tmp_path, "006_1", NAMES, 200.0, (33, 45))
+    writer = open_writer("ffv1", tmp_path / "006_1.mkv", NAMES, 200.0, (33, 45))
     assert writer.final_path == tmp_path / "006_1.mkv"
     writer.write(noise_frames[:4])
     writer.write(noise_frames[4])  # a single HxWx3 frame is accepted too
@@ -42,10 +45,10 @@ def test_ffv1_is_bit_exact_and_renamed_on_close(tmp_path: Path, noise_frames: np
 
 
 def test_png_sequence_uses_the_source_frame_names(tmp_path: Path, noise_frames: np.ndarray):
-    with open_writer("png", tmp_path, "006_1", NAMES, 200.0, (33, 45)) as writer:
+    with open_writer("png", tmp_path / "006_1", NAMES, 200.0, (33, 45)) as writer:
         writer.write(noise_frames)
     folder = tmp_path / "006_1"
-    assert writer.final_path == folder == output_path("png", tmp_path, "006_1")
+    assert writer.final_path == folder == path_of("png", tmp_path, "006_1")
     assert sorted(p.stem for p in folder.glob("*.png")) == NAMES
     stored = cv2.cvtColor(cv2.imread(str(folder / f"{NAMES[3]}.png")), cv2.COLOR_BGR2RGB)
     np.testing.assert_array_equal(stored, noise_frames[3])
@@ -54,7 +57,7 @@ def test_png_sequence_uses_the_source_frame_names(tmp_path: Path, noise_frames: 
 
 def test_mp4_preview_is_a_close_lossy_copy(tmp_path: Path):
     frames = np.stack([gradient_frame(i, (33, 45), grey=False) for i in range(9)])
-    with open_writer("mp4", tmp_path, "006_1", NAMES, 200.0, (33, 45)) as writer:
+    with open_writer("mp4", path_of("mp4", tmp_path, "006_1"), NAMES, 200.0, (33, 45)) as writer:
         writer.write(frames)
     assert writer.final_path.name == "006_1.preview.mp4"
     decoded = read_video(writer.final_path)
@@ -67,7 +70,7 @@ def test_mp4_preview_is_a_close_lossy_copy(tmp_path: Path):
 def test_an_exception_leaves_neither_final_nor_partial_output(tmp_path: Path, kind: str):
     frames = np.zeros((3, 8, 8, 3), dtype=np.uint8)
     with pytest.raises(RuntimeError, match="model crashed"):
-        with open_writer(kind, tmp_path, "v", ["a", "b", "c", "d"], 30.0, (8, 8)) as writer:
+        with open_writer(kind, path_of(kind, tmp_path, "v"), ["a", "b", "c", "d"], 30.0, (8, 8)) as writer:
             writer.write(frames)
             raise RuntimeError("model crashed")
     assert list(tmp_path.iterdir()) == []
@@ -76,27 +79,27 @@ def test_an_exception_leaves_neither_final_nor_partial_output(tmp_path: Path, ki
 
 def test_short_video_stays_partial_and_a_rerun_replaces_it(tmp_path: Path):
     frames = np.full((4, 8, 8, 3), 7, dtype=np.uint8)
-    writer = open_writer("ffv1", tmp_path, "v", ["a", "b", "c", "d"], 30.0, (8, 8))
+    writer = open_writer("ffv1", tmp_path / "v.mkv", ["a", "b", "c", "d"], 30.0, (8, 8))
     writer.write(frames[:3])
     with pytest.raises(IncompleteVideoError, match="3 of 4 frames"):
         writer.close()
     assert output_state("ffv1", tmp_path, "v") == "partial"
     assert not (tmp_path / "v.mkv").exists()
 
-    with open_writer("ffv1", tmp_path, "v", ["a", "b", "c", "d"], 30.0, (8, 8)) as rerun:
+    with open_writer("ffv1", tmp_path / "v.mkv", ["a", "b", "c", "d"], 30.0, (8, 8)) as rerun:
         rerun.write(frames)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mkv"]
     assert read_video(tmp_path / "v.mkv").shape == (4, 8, 8, 3)
 
     with pytest.raises(FileExistsError, match="v.mkv already exists"):
-        open_writer("ffv1", tmp_path, "v", ["a", "b", "c", "d"], 30.0, (8, 8))
-    with open_writer("ffv1", tmp_path, "v", ["a"], 30.0, (8, 8), overwrite=True) as again:
+        open_writer("ffv1", tmp_path / "v.mkv", ["a", "b", "c", "d"], 30.0, (8, 8))
+    with open_writer("ffv1", tmp_path / "v.mkv", ["a"], 30.0, (8, 8), overwrite=True) as again:
         again.write(frames[:1])
     assert read_video(tmp_path / "v.mkv").shape == (1, 8, 8, 3)
 
 
 def test_wrong_frames_are_refused(tmp_path: Path):
-    with open_writer("png", tmp_path, "v", ["a", "b"], None, (8, 8)) as writer:
+    with open_writer("png", tmp_path / "v", ["a", "b"], None, (8, 8)) as writer:
         with pytest.raises(ValueError, match=r"N x 8 x 8 x 3, got \(2, 8, 9, 3\)"):
             writer.write(np.zeros((2, 8, 9, 3), dtype=np.uint8))
         with pytest.raises(ValueError, match="uint8"):
@@ -106,4 +109,4 @@ def test_wrong_frames_are_refused(tmp_path: Path):
             writer.write(np.zeros((1, 8, 8, 3), dtype=np.uint8))
     assert output_state("png", tmp_path, "v") == "complete"
     with pytest.raises(ValueError, match="writer kind 'gif'"):
-        open_writer("gif", tmp_path, "v", ["a"], 30.0, (8, 8))
+        open_writer("gif", tmp_path / "v.gif", ["a"], 30.0, (8, 8))

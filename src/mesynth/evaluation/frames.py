@@ -7,7 +7,6 @@ and scaled to the synthetic frame size, as the SAMM-SYNTH paper compared 256x256
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -18,13 +17,9 @@ import numpy as np
 
 from mesynth.evaluation.common import EvaluationInputError
 from mesynth.faces.crop import Crop
+from mesynth.synthesis.output import OutputError, SynthesisOutput, VideoRecord
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mkv", ".avi", ".mov", ".mp4"}
-# Folders of a synthesis output that are not videos.
-NON_VIDEO_DIRS = {"crops", "figures", "au", "wandb", "logs", "csv"}
 
 
 @dataclass
@@ -93,79 +88,55 @@ def _open_sources(path: Path, layout: str) -> list:
     return open_sources(path, layout=layout)
 
 
-def _is_frame_folder(path: Path) -> bool:
-    return any(child.suffix.lower() in IMAGE_SUFFIXES for child in path.iterdir())
-
-
 @dataclass
 class SyntheticSet:
     """The synthetic videos of a folder, and what synthesis recorded about them."""
 
     sources: dict[str, object]  # synthetic video id -> VideoSource
     source_video: dict[str, str]  # synthetic video id -> original video id
-    manifest: dict[str, dict]  # synthetic video id -> manifest entry (empty without manifest)
+    manifest: dict[str, VideoRecord]  # synthetic video id -> record (empty without manifest)
     unfinished: list[str]  # in the manifest but not done (or its frames are missing)
-
-
-def _read_manifest(root: Path) -> dict[str, dict] | None:
-    path = root / "manifest.json"
-    if not path.is_file():
-        return None
-    try:
-        return dict(json.loads(path.read_text()).get("videos", {}))
-    except json.JSONDecodeError as error:
-        raise EvaluationInputError(
-            f"{path} is not valid JSON ({error}); it is written by `python infer.py` - re-run "
-            "synthesis into this folder to rewrite it"
-        ) from error
+    output: SynthesisOutput | None = None  # None when the folder is a plain dataset
 
 
 def open_synthetic(root: Path) -> SyntheticSet:
     """The synthetic videos under ``root``.
 
-    A synthesis output (it has ``manifest.json`` or ``crops/``) holds ``<video>/`` PNG folders
-    and/or ``<video>.mkv`` files, and its manifest says which original each came from; anything
-    else is read like a dataset (layout auto-detected), ids matching the originals'.
+    A synthesis output (:class:`mesynth.synthesis.output.SynthesisOutput`) is read through its
+    manifest, which says which original each video came from; anything else is read like a
+    dataset (layout auto-detected), ids matching the originals'.
     """
     if not root.exists():
         raise EvaluationInputError(
             f"synthetic frames {root} do not exist; set synthetic_dir (or synthetic_frames) to the "
             "output_dir of `python infer.py`"
         )
-    manifest = _read_manifest(root)
-    if manifest is None and not (root / "crops").is_dir():
+    output = SynthesisOutput(root)
+    if not output.is_synthesis_output():
         sources = {source.video_id: source for source in _open_sources(root, "auto")}
         return SyntheticSet(sources, {video: video for video in sources}, {}, [])
-    sources: dict[str, object] = {}
-    for child in sorted(root.iterdir()):
-        if child.name.startswith(".") or ".partial" in child.name:
-            continue
-        if child.is_dir() and child.name not in NON_VIDEO_DIRS and _is_frame_folder(child):
-            sources[child.name] = _open_sources(child, "folder")[0]
-    for child in sorted(root.iterdir()):
-        if child.name.startswith(".") or ".partial" in child.name or ".preview." in child.name:
-            continue
-        if child.is_file() and child.suffix.lower() in VIDEO_SUFFIXES:
-            video_id = child.stem
-            if video_id in sources:
-                log.info("%s: using the PNG frames, not %s", video_id, child.name)
-                continue
-            sources[video_id] = _open_sources(child, "video")[0]
-    manifest = manifest or {}
-    unfinished = sorted(
-        video
-        for video, entry in manifest.items()
-        if entry.get("status", "done") != "done" or video not in sources
-    )
+    try:
+        manifest = output.read_manifest()
+        records = manifest.videos if manifest is not None else {}
+        sources, unfinished = {}, []
+        for name in output.video_names():
+            record = records.get(name)
+            finished = record is None or record.status == "done"
+            if finished and output.readable_kind(name) is not None:
+                sources[name] = output.open_video(name)
+            elif record is not None:
+                unfinished.append(name)
+    except OutputError as error:
+        raise EvaluationInputError(str(error)) from error
     if not sources:
         raise EvaluationInputError(
             f"synthesis output {root} holds no finished videos (no <video>/ PNG folders or "
             "<video>.mkv files); run or finish `python infer.py` first"
         )
     source_video = {
-        video: str(manifest.get(video, {}).get("source_video", video)) for video in sources
+        name: records[name].source_video if name in records else name for name in sources
     }
-    return SyntheticSet(sources, source_video, manifest, unfinished)
+    return SyntheticSet(sources, source_video, records, sorted(unfinished), output)
 
 
 def resolve_crops_dir(crops_dir: str | Path | None, synthetic_root: Path) -> Path | None:
@@ -178,7 +149,7 @@ def resolve_crops_dir(crops_dir: str | Path | None, synthetic_root: Path) -> Pat
                 "synthesis output, or set crops_dir=null"
             )
         return path
-    default = synthetic_root / "crops"
+    default = SynthesisOutput(synthetic_root).crops_dir
     return default if default.is_dir() else None
 
 
@@ -204,10 +175,10 @@ def open_pairs(
     synthetic = open_synthetic(synthetic_root)
     unfinished = [v for v in synthetic.unfinished if videos is None or v in videos]
     if unfinished:
-        entry = synthetic.manifest[unfinished[0]]
-        state = entry.get("status") if entry.get("status", "done") != "done" else "frames missing"
+        record = synthetic.manifest[unfinished[0]]
+        state = record.status if record.status != "done" else "frames missing"
         raise EvaluationInputError(
-            f"{synthetic_root / 'manifest.json'}: {len(unfinished)} video(s) are not finished (e.g. "
+            f"{synthetic.output.manifest_path}: {len(unfinished)} video(s) are not finished (e.g. "
             f"{unfinished[0]}: {state}); re-run `python infer.py` with the same output_dir to "
             "finish them, or choose the finished ones with videos=[...]"
         )
@@ -258,9 +229,11 @@ def open_pairs(
         )
         n_original, n_synthetic = len(original), len(synthetic_source)
         if n_original != n_synthetic and align != "truncate":
-            entry = synthetic.manifest.get(video, {})
+            record = synthetic.manifest.get(video)
             limited = (
-                entry.get("frames") == n_synthetic and entry.get("source_frames") == n_original
+                record is not None
+                and record.frames == n_synthetic
+                and record.source_frames == n_original + len(original.skipped)
             )
             raise EvaluationInputError(
                 f"video {video}: {n_original} original frames ({original.path}) but "
@@ -269,8 +242,10 @@ def open_pairs(
                 + "; finish the synthesis of this video, or compare the common leading frames "
                 "with align=truncate"
             )
-        crop = Crop.load(crop_root / f"{video}.json") if crop_root is not None else None
-        reference = synthetic.manifest.get(video, {}).get("reference")
+        crop_file = None if crop_root is None else crop_root / SynthesisOutput.crop_file_name(video)
+        crop = Crop.load(crop_file) if crop_file is not None else None
+        record = synthetic.manifest.get(video)
+        reference = record.reference if record is not None else None
         pairs.append(
             VideoPair(
                 video,

@@ -71,13 +71,27 @@ def to_grey(frame: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected an HxW or HxWx3 frame, got shape {frame.shape}")
 
 
+FACE_CHOICES = ("largest", "confident")
+
+
+def choose_face(faces: list[tuple[np.ndarray, float]], rule: str) -> np.ndarray:
+    """The box of the face to follow among ``(box, score)`` detections: the ``largest`` box or
+    the most ``confident`` detection (one rule for synthesis and evaluation alike)."""
+    if rule == "largest":
+        return max(faces, key=lambda face: (face[0][2] - face[0][0]) * (face[0][3] - face[0][1]))[0]
+    if rule == "confident":
+        return max(faces, key=lambda face: face[1])[0]
+    raise ValueError(f"faces.choose={rule!r} is not one of {FACE_CHOICES}")
+
+
 class LandmarkDetector:
     """dlib HOG face detector + 68-point shape predictor.
 
     ``detect_size``: frames larger than this (longest side, pixels) are scaled down for the
     detector only (HOG cost grows with the area; SAMM-LV frames are 2040x1088); landmarks are
     always fitted at full resolution. ``upsample``: detector upsampling steps; by default 1 when
-    the detector image is small (finds faces down to ~40 px), else 0.
+    the detector image is small (finds faces down to ~40 px), else 0. ``choose``: which face
+    to take when a frame shows several (:func:`choose_face`).
 
     Not thread-safe: use one detector per thread or process (it pickles by configuration).
     """
@@ -87,12 +101,16 @@ class LandmarkDetector:
         model_path: str | Path | None = None,
         detect_size: int = 640,
         upsample: int | None = None,
+        choose: str = "largest",
     ):
         self.model_path = Path(model_path) if model_path is not None else predictor_path()
         if not self.model_path.is_file():
             raise FileNotFoundError(f"landmark model {self.model_path} not found")
+        if choose not in FACE_CHOICES:
+            raise ValueError(f"faces.choose={choose!r} is not one of {FACE_CHOICES}")
         self.detect_size = int(detect_size)
         self.upsample = upsample
+        self.choose = choose
         self._load()
 
     def _load(self) -> None:
@@ -103,7 +121,7 @@ class LandmarkDetector:
         self._predictor = dlib.shape_predictor(str(self.model_path))
 
     def __getstate__(self) -> dict:
-        return {k: self.__dict__[k] for k in ("model_path", "detect_size", "upsample")}
+        return {k: self.__dict__[k] for k in ("model_path", "detect_size", "upsample", "choose")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -139,7 +157,7 @@ class LandmarkDetector:
         """Landmarks ``(68, 2)`` of the face in ``frame``, or None when no face is found.
 
         With several faces, the one nearest to ``near`` (an (x, y) point, e.g. the previous
-        frame's face centre) is taken, else the detector's most confident one.
+        frame's face centre) is taken, else the one :func:`choose_face` picks.
         """
         faces = self.detect_faces(frame)
         if not faces:
@@ -148,8 +166,26 @@ class LandmarkDetector:
             near = np.asarray(near, dtype=np.float64)
             box = min(faces, key=lambda f: np.hypot(*((f[0][:2] + f[0][2:]) / 2 - near)))[0]
         else:
-            box = max(faces, key=lambda f: f[1])[0]
+            box = choose_face(faces, self.choose)
         return self.landmarks_in_box(frame, box)
+
+
+class LazyDetector:
+    """A :class:`LandmarkDetector` built on first use (dlib's model takes a moment to load),
+    so runs that need no landmarks never load it. Same ``detect`` as the detector itself."""
+
+    def __init__(self, **settings: object) -> None:
+        self.settings = settings
+        self._detector: LandmarkDetector | None = None
+
+    @property
+    def detector(self) -> LandmarkDetector:
+        if self._detector is None:
+            self._detector = LandmarkDetector(**self.settings)
+        return self._detector
+
+    def detect(self, frame: np.ndarray, near: np.ndarray | None = None) -> np.ndarray | None:
+        return self.detector.detect(frame, near=near)
 
 
 def eye_aspect_ratio(landmarks: np.ndarray) -> float:

@@ -1,5 +1,13 @@
-"""Synthesis: reference selection, the per-video pipeline and multi-device prediction."""
+"""Synthesis: reference selection, the run plan, multi-device prediction, the output folder."""
 
-from mesynth.synthesis.pipeline import run
+from __future__ import annotations
+
+
+def run(cfg):
+    """``python infer.py``: see :func:`mesynth.synthesis.pipeline.run`."""
+    from mesynth.synthesis.pipeline import run as run_synthesis
+
+    return run_synthesis(cfg)
+
 
 __all__ = ["run"]

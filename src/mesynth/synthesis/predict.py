@@ -1,16 +1,16 @@
 """Frames in, synthetic frames out, on one device or many: the ``trainer.predict`` side.
 
-The work of a run is a list of :class:`VideoJob`. All their frames, concatenated in job order,
-are cut into one contiguous shard per rank (:func:`shard_pieces`); each rank reads its shard in
-batches of consecutive frames of one video (DataLoader workers decode and crop), runs the
-landmark network and the generator with the video's precomputed style code, and hands the
-frames to :class:`SynthesisWriter`, whose thread writes them behind a bounded queue so that
-writing overlaps compute.
+The videos to make (:class:`mesynth.synthesis.plan.VideoPlan`), concatenated in order, are cut
+into one contiguous shard per rank (:func:`shard_pieces`), once, in :class:`SynthesisData`.
+Each rank reads its shard in batches of consecutive frames of one video (DataLoader workers
+decode and crop), runs the landmark network and the generator with the video's precomputed
+style code (:class:`SynthesisModule`), and hands the frames to :class:`SynthesisWriter`, whose
+thread writes them behind a bounded queue so that writing overlaps compute.
 
 A rank that holds a whole video writes it straight to its final output. A video cut between
-ranks is written as one raw segment per rank (``.segments/<video>/<start>-<stop>.npy``) and
-joined into its final output by :func:`merge_segments` after all ranks are done, so every
-frame is written exactly once and no output is ever assembled from two processes at once.
+ranks is written as one raw segment per rank and joined into its final output by
+:func:`merge_segments` after all ranks are done, so every frame is written exactly once and no
+output is ever assembled from two processes at once.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import logging
 import queue
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,27 +29,16 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 from tqdm.auto import tqdm
 
+from mesynth.atomic import partial_path
 from mesynth.faces.crop import Crop
-from mesynth.video.sources import VideoSource
+from mesynth.synthesis.output import SynthesisOutput
+from mesynth.synthesis.plan import VideoPlan, images_to_tensor
 from mesynth.video.writers import open_writer
 
 log = logging.getLogger(__name__)
-
-SEGMENTS_DIR = ".segments"
-
-
-# --------------------------------------------------------------------------------------------
-# Images <-> network tensors (the one normaliser used for frames and references alike)
-
-
-def images_to_tensor(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1], channels-last in memory."""
-    # Permuting NHWC gives an NCHW view with channels-last strides: no copy, and the layout
-    # oneDNN/cuDNN convolutions are fastest with.
-    return images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
 def tensor_to_images(x: torch.Tensor) -> torch.Tensor:
@@ -59,32 +49,21 @@ def tensor_to_images(x: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------
-# The work
-
-
-@dataclass
-class VideoJob:
-    """One video to make: where its frames come from, how they are cropped, where they go."""
-
-    name: str  # output (synthetic) video id
-    source: VideoSource
-    crop: Crop
-    frame_names: list[str]  # the frames to make (all of the source's, or the first max_frames)
-    fps: float | None
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.frame_names)
+# Sharding
 
 
 @dataclass(frozen=True)
 class Piece:
-    """Frames ``start <= i < stop`` of job ``job``, all on one rank."""
+    """Frames ``start <= i < stop`` of video ``job`` (its position in the list), on one rank."""
 
     job: int
     start: int
     stop: int
     whole: bool  # the piece is the entire video
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
 
 
 def shard_pieces(frame_counts: Sequence[int], rank: int, world_size: int) -> list[Piece]:
@@ -108,6 +87,16 @@ def all_pieces(frame_counts: Sequence[int], world_size: int) -> list[list[Piece]
     return [shard_pieces(frame_counts, rank, world_size) for rank in range(world_size)]
 
 
+def cut_videos(frame_counts: Sequence[int], world_size: int) -> dict[int, list[tuple[int, int]]]:
+    """Videos cut between ranks: job -> its (start, stop) segments in order."""
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for pieces in all_pieces(frame_counts, world_size):
+        for piece in pieces:
+            if not piece.whole:
+                spans.setdefault(piece.job, []).append((piece.start, piece.stop))
+    return {job: sorted(segments) for job, segments in spans.items()}
+
+
 def batches_of(pieces: Sequence[Piece], batch_size: int) -> list[tuple[int, int, int]]:
     """(job, start, stop) batches of at most ``batch_size`` consecutive frames of one video."""
     return [
@@ -117,49 +106,84 @@ def batches_of(pieces: Sequence[Piece], batch_size: int) -> list[tuple[int, int,
     ]
 
 
-class FrameBatches(Dataset):
-    """Item ``i``: batch ``i`` of a rank's frames, decoded and cropped (uint8 N x S x S x 3)."""
+# --------------------------------------------------------------------------------------------
+# Reading
 
-    def __init__(self, jobs: Sequence[VideoJob], batches: Sequence[tuple[int, int, int]]):
-        self.jobs = list(jobs)
+
+class FrameBatches(Dataset):
+    """Item ``i``: batch ``i`` of a rank's frames, decoded and cropped (uint8 N x S x S x 3).
+
+    In a DataLoader worker, an error reading the frames is handed over as the item instead of
+    raised there, so the main process raises the original error (its message names the file)
+    rather than a worker traceback.
+    """
+
+    def __init__(self, videos: Sequence[VideoPlan], batches: Sequence[tuple[int, int, int]]):
+        self.videos = list(videos)
         self.batches = list(batches)
 
     def __len__(self) -> int:
         return len(self.batches)
 
     def __getitem__(self, index: int) -> dict:
-        job_index, start, stop = self.batches[index]
-        job = self.jobs[job_index]
-        frames = np.stack(
-            [job.crop.apply(frame, i) for i, frame in job.source.iter_frames(start, stop)]
-        )
+        job, start, stop = self.batches[index]
+        try:
+            return {"job": job, "start": start, "frames": self.read(job, start, stop)}
+        except Exception as error:
+            if get_worker_info() is None:
+                raise
+            return {"job": job, "start": start, "error": error}
+
+    def read(self, job: int, start: int, stop: int) -> torch.Tensor:
+        video = self.videos[job]
+        frames = [video.crop.apply(frame, i) for i, frame in video.source.iter_frames(start, stop)]
         if len(frames) != stop - start:
             raise RuntimeError(
-                f"video {job.source.video_id}: asked for frames {start}..{stop - 1}, got "
+                f"video {video.source.video_id}: asked for frames {start}..{stop - 1}, got "
                 f"{len(frames)}"
             )
-        return {"job": job_index, "start": start, "frames": torch.from_numpy(frames)}
+        return torch.from_numpy(np.stack(frames))
 
 
 class SynthesisData(L.LightningDataModule):
-    """Serves each rank its contiguous shard of frames."""
+    """Serves each rank its contiguous shard of frames, cropped with each video's face crop.
+
+    ``setup`` cuts the shards (once: the writer reads them from here) and finds the crops:
+    rank zero estimates (or reuses) and saves them, the other ranks read them after a barrier.
+    """
 
     def __init__(
-        self, jobs: Sequence[VideoJob], batch_size: int, num_workers: int, prefetch_factor: int = 2
+        self,
+        videos: Sequence[VideoPlan],
+        output: SynthesisOutput,
+        find_crop,
+        batch_size: int,
+        num_workers: int,
+        prefetch_factor: int,
     ):
         super().__init__()
-        self.jobs = list(jobs)
+        self.videos = list(videos)
+        self.output = output
+        self.find_crop = find_crop  # (VideoPlan) -> Crop, on rank zero
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.prefetch_factor = int(prefetch_factor)
+        self.pieces: list[Piece] = []
 
-    def frame_counts(self) -> list[int]:
-        return [job.num_frames for job in self.jobs]
+    def setup(self, stage: str) -> None:
+        trainer = self.trainer
+        counts = [video.num_frames for video in self.videos]
+        self.pieces = shard_pieces(counts, trainer.global_rank, trainer.world_size)
+        if trainer.is_global_zero:
+            for video in self.videos:
+                video.crop = self.find_crop(video)
+        trainer.strategy.barrier("synthesis-crops")
+        if not trainer.is_global_zero:
+            for video in self.videos:
+                video.crop = Crop.load(self.output.crop_path(video.name))
 
     def predict_dataloader(self) -> DataLoader:
-        rank, world = self.trainer.global_rank, self.trainer.world_size
-        pieces = shard_pieces(self.frame_counts(), rank, world)
-        dataset = FrameBatches(self.jobs, batches_of(pieces, self.batch_size))
+        dataset = FrameBatches(self.videos, batches_of(self.pieces, self.batch_size))
         extra = {}
         if self.num_workers > 0:
             # OpenCV's thread pool does not survive fork: a worker forked after this process
@@ -182,16 +206,23 @@ class SynthesisData(L.LightningDataModule):
 
 
 class SynthesisModule(L.LightningModule):
-    """Landmark masks + generator with one precomputed style code per job."""
+    """Landmark masks + generator with one precomputed style code per video.
+
+    ``num_threads``: torch threads per process (None keeps what the device and launcher give).
+    The landmark heatmap is truncated at 0.1 before it becomes the high-pass masks, so the float
+    rounding of another thread count can flip single mask pixels; a fixed count makes the output
+    independent of how many processes share the work.
+    """
 
     def __init__(
         self,
         generator: torch.nn.Module,
         fan: torch.nn.Module | None,
         style_codes: torch.Tensor,
-        channels_last: bool = True,
-        bf16: bool = True,
-        compile: bool = False,
+        channels_last: bool,
+        bf16: bool,
+        compile: bool,
+        num_threads: int | None = None,
     ):
         super().__init__()
         self.generator = generator.eval()
@@ -200,9 +231,13 @@ class SynthesisModule(L.LightningModule):
         self.channels_last = channels_last
         self.bf16 = bf16
         self.compile_nets = compile
+        self.num_threads = num_threads
         self._compiled = False
 
     def on_predict_start(self) -> None:
+        if self.num_threads is not None:
+            torch.set_num_threads(int(self.num_threads))
+        self.num_threads = torch.get_num_threads()
         if self.style_codes.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # one input shape all run long
         if self.channels_last:
@@ -215,31 +250,33 @@ class SynthesisModule(L.LightningModule):
                 self.fan.get_heatmap = torch.compile(self.fan.get_heatmap)
             self._compiled = True
 
-    def synthesize(self, frames: torch.Tensor, job: int) -> torch.Tensor:
-        """uint8 frames (N, S, S, 3) of job ``job`` -> synthetic uint8 frames (N, S, S, 3)."""
+    def synthesize(self, frames: torch.Tensor, style_index: int) -> torch.Tensor:
+        """uint8 frames (N, S, S, 3) -> synthetic uint8 frames (N, S, S, 3)."""
         x = images_to_tensor(frames)
         if not self.channels_last:
             x = x.contiguous()
         use_bf16 = self.bf16 and x.device.type == "cuda"
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=use_bf16):
             masks = self.fan.get_heatmap(x) if self.fan is not None else None
-            style = self.style_codes[job].expand(x.size(0), -1)
+            style = self.style_codes[style_index].expand(x.size(0), -1)
             fake = self.generator(x, style, masks=masks)
         return tensor_to_images(fake)
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        if "error" in batch:
+            raise batch["error"]  # read in a DataLoader worker; see FrameBatches
         job = int(batch["job"])
-        frames = self.synthesize(batch["frames"], job)
-        frames = frames.contiguous().cpu().numpy()
-        return {"job": job, "start": int(batch["start"]), "frames": frames}
+        style_index = self.trainer.datamodule.videos[job].style_index
+        frames = self.synthesize(batch["frames"], style_index)
+        return {
+            "job": job,
+            "start": int(batch["start"]),
+            "frames": frames.contiguous().cpu().numpy(),
+        }
 
 
 # --------------------------------------------------------------------------------------------
 # Writing
-
-
-def segment_path(output_dir: Path, name: str, start: int, stop: int) -> Path:
-    return Path(output_dir) / SEGMENTS_DIR / name / f"{start:09d}-{stop:09d}.npy"
 
 
 class SegmentSink:
@@ -247,7 +284,7 @@ class SegmentSink:
 
     def __init__(self, path: Path, num_frames: int, frame_size: tuple[int, int]):
         self.final_path = path
-        self.temp_path = path.with_name(path.name + ".partial")
+        self.temp_path = partial_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.expected = num_frames
         self.array = np.lib.format.open_memmap(
@@ -275,32 +312,37 @@ class SegmentSink:
 
 
 class VideoSink:
-    """The final outputs of one video: the main writer and, optionally, an mp4 preview."""
+    """The final outputs of one video (the main writer and an optional mp4 preview), and the
+    frame map of a video file (which source frame each output frame is)."""
 
-    def __init__(self, kinds: Sequence[str], output_dir: Path, job: VideoJob, img_size: int):
+    def __init__(
+        self,
+        output: SynthesisOutput,
+        writers: Mapping[str, Mapping],
+        video: VideoPlan,
+        frame_size: tuple[int, int],
+    ):
+        self.output, self.video = output, video
         self.writers = []
         try:
-            for kind in kinds:
+            for kind, options in writers.items():
                 self.writers.append(
                     open_writer(
                         kind,
-                        output_dir,
-                        job.name,
-                        job.frame_names,
-                        job.fps,
-                        (img_size, img_size),
-                        overwrite=True,  # only videos not recorded as done are (re)made
+                        output.video_path(video.name, kind),
+                        video.frame_names,
+                        video.fps,
+                        frame_size,
+                        overwrite=True,  # only videos not found complete are (re)made
+                        frame_numbers=video.frame_numbers,
+                        video_id=video.name,
+                        **options,
                     )
                 )
         except BaseException:
             self.abort()
             raise
-        self.expected = job.num_frames
         self.frames_written = 0
-
-    @property
-    def final_path(self) -> Path:
-        return self.writers[0].final_path
 
     def write(self, frames: np.ndarray) -> None:
         for writer in self.writers:
@@ -308,9 +350,13 @@ class VideoSink:
         self.frames_written += len(frames)
 
     def close(self) -> Path:
+        if any(writer.kind != "png" for writer in self.writers):
+            self.output.write_frame_map(
+                self.video.name, self.video.frame_numbers, self.video.frame_names
+            )
         for writer in self.writers:
             writer.close()
-        return self.final_path
+        return self.writers[0].final_path
 
     def abort(self) -> None:
         for writer in self.writers:
@@ -318,25 +364,24 @@ class VideoSink:
 
 
 def merge_segments(
-    job: VideoJob,
-    starts_stops: Sequence[tuple[int, int]],
-    kinds: Sequence[str],
-    output_dir: Path,
-    img_size: int,
+    output: SynthesisOutput,
+    writers: Mapping[str, Mapping],
+    video: VideoPlan,
+    segments: Sequence[tuple[int, int]],
     chunk: int = 64,
 ) -> Path:
     """Join the segments of a video cut between ranks into its final output; remove them."""
-    paths = [segment_path(output_dir, job.name, a, b) for a, b in starts_stops]
+    paths = [output.segment_path(video.name, a, b) for a, b in segments]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise RuntimeError(
-            f"video {job.name}: segment(s) {missing} are missing, so a rank did not finish; "
+            f"video {video.name}: segment(s) {missing} are missing, so a rank did not finish; "
             "re-run to redo this video"
         )
-    sink = VideoSink(kinds, output_dir, job, img_size)
+    arrays = [np.load(path, mmap_mode="r") for path in paths]
+    sink = VideoSink(output, writers, video, tuple(arrays[0].shape[1:3]))
     try:
-        for path, (start, stop) in zip(paths, starts_stops, strict=True):
-            frames = np.load(path, mmap_mode="r")
+        for path, frames, (start, stop) in zip(paths, arrays, segments, strict=True):
             if len(frames) != stop - start:
                 raise RuntimeError(f"segment {path} holds {len(frames)} frames, not {stop - start}")
             for begin in range(0, len(frames), chunk):
@@ -345,62 +390,83 @@ def merge_segments(
     except BaseException:
         sink.abort()
         raise
-    segments = Path(output_dir) / SEGMENTS_DIR
-    shutil.rmtree(segments / job.name, ignore_errors=True)
-    if segments.is_dir() and not any(segments.iterdir()):
-        segments.rmdir()
+    shutil.rmtree(output.segments_dir(video.name), ignore_errors=True)
     return final
+
+
+class RankProgress:
+    """Frames done per rank, shared through small files so rank zero can show the whole run."""
+
+    def __init__(self, output: SynthesisOutput, rank: int, world_size: int, every_s: float = 0.5):
+        self.output, self.rank, self.world_size, self.every_s = output, rank, world_size, every_s
+        self.done, self.last = 0, 0.0
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self.world_size > 1 and time.monotonic() - self.last > self.every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        path = self.output.progress_path(self.rank)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = partial_path(path)
+        temp.write_text(str(self.done))
+        temp.replace(path)
+        self.last = time.monotonic()
+
+    def total(self) -> int:
+        """Frames done by all ranks (this rank's exact, the others' as last flushed)."""
+        total = self.done
+        for rank in range(self.world_size):
+            if rank == self.rank:
+                continue
+            try:
+                total += int(self.output.progress_path(rank).read_text() or 0)
+            except (OSError, ValueError):
+                continue  # not written yet, or being replaced this instant
+        return total
 
 
 class SynthesisWriter(BasePredictionWriter):
     """Writes predicted frames on a thread behind a bounded queue, with progress bars.
 
-    ``on_video_done(job_index, final_path)`` is called (on global rank zero only) as soon as a
-    whole video held by this rank is complete, so the manifest can say so before the run ends.
+    ``writers``: writer kind -> its codec options (``conf/writer``). The shard, the videos and
+    the frame size all come from the datamodule and the frames themselves.
     """
 
     def __init__(
         self,
-        output_dir: str | Path,
-        kinds: Sequence[str],
-        img_size: int = 256,
-        queue_size: int = 8,
-        on_video_done: Callable[[int, Path], None] | None = None,
-        progress: bool = True,
+        output: SynthesisOutput,
+        writers: Mapping[str, Mapping],
+        queue_size: int,
+        progress: bool,
     ):
         super().__init__(write_interval="batch")
-        self.output_dir = Path(output_dir)
-        self.kinds = list(kinds)
-        self.img_size = int(img_size)
+        self.output = output
+        self.writers = {kind: dict(options) for kind, options in writers.items()}
         self.queue_size = int(queue_size)
-        self.on_video_done = on_video_done
         self.progress = progress
         self.thread: threading.Thread | None = None
+        self.sinks: dict[int, VideoSink | SegmentSink] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.jobs: list[VideoJob] = trainer.datamodule.jobs
-        self.pieces = {
-            p.job: p
-            for p in shard_pieces(
-                [job.num_frames for job in self.jobs], trainer.global_rank, trainer.world_size
-            )
-        }
-        self.is_zero = trainer.is_global_zero
-        self.sinks: dict[int, VideoSink | SegmentSink] = {}
+        data: SynthesisData = trainer.datamodule
+        self.videos = data.videos
+        self.pieces = {piece.job: piece for piece in data.pieces}
         self.error: BaseException | None = None
-        self.finished: list[int] = []
         self.queue: queue.Queue = queue.Queue(maxsize=self.queue_size)
         self.thread = threading.Thread(target=self._drain, name="synthesis-writer", daemon=True)
         self.thread.start()
-        show = self.progress and self.is_zero
-        rank_note = f" (rank 0 of {trainer.world_size})" if trainer.world_size > 1 else ""
-        total = sum(p.stop - p.start for p in self.pieces.values())
-        self.overall = tqdm(
-            total=total, desc=f"all videos{rank_note}", unit="frame", disable=not show, position=0
-        )
-        self.current_bar: tqdm | None = None
-        self.current_job: int | None = None
+        world = trainer.world_size
+        self.ranks = RankProgress(self.output, trainer.global_rank, world)
+        show = self.progress and trainer.is_global_zero
+        total = sum(video.num_frames for video in self.videos)
+        desc = f"all videos ({world} processes)" if world > 1 else "all videos"
+        self.overall = tqdm(total=total, desc=desc, unit="frame", disable=not show, position=0)
+        self.video_bar: tqdm | None = None
+        self.video_job: int | None = None
+        self.video_started = time.perf_counter()
 
     def write_on_batch_end(
         self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0
@@ -412,11 +478,12 @@ class SynthesisWriter(BasePredictionWriter):
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._stop_thread()
+        self.ranks.flush()
         self._close_bars()
         if self.error is not None:
             self._abort_all()
         self._raise_if_failed()
-        unfinished = [self.jobs[j].name for j in self.sinks]
+        unfinished = [self.videos[job].name for job in self.sinks]
         if unfinished:
             self._abort_all()
             raise RuntimeError(
@@ -426,34 +493,38 @@ class SynthesisWriter(BasePredictionWriter):
         trainer.strategy.barrier("synthesis-written")
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if not hasattr(self, "sinks"):
-            return  # failed before prediction started
         self._stop_thread()
-        self._close_bars()
+        if hasattr(self, "overall"):
+            self._close_bars()
         self._abort_all()
 
     # -- internals -----------------------------------------------------------------------------
     def _progress(self, job: int, count: int) -> None:
-        if job != self.current_job:
-            if self.current_bar is not None:
-                self.current_bar.close()
-            piece = self.pieces[job]
-            self.current_bar = tqdm(
-                total=piece.stop - piece.start,
-                desc=self.jobs[job].name,
+        if job != self.video_job:
+            if self.video_bar is not None:
+                self.video_bar.close()
+            self.video_bar = tqdm(
+                total=self.pieces[job].size,
+                desc=self.videos[job].name,
                 unit="frame",
                 disable=self.overall.disable,
                 leave=False,
                 position=1,
             )
-            self.current_job = job
-        self.current_bar.update(count)
-        self.overall.update(count)
+            # The video's first batch was computed before it got here: measure from its start.
+            self.video_bar.start_t = self.video_bar.last_print_t = self.video_started
+            self.video_job = job
+        self.video_bar.update(count)
+        if self.video_bar.n >= self.video_bar.total:
+            self.video_started = time.perf_counter()
+        self.ranks.add(count)
+        if not self.overall.disable:
+            self.overall.update(self.ranks.total() - self.overall.n)
 
     def _close_bars(self) -> None:
-        if self.current_bar is not None:
-            self.current_bar.close()
-            self.current_bar = None
+        if self.video_bar is not None:
+            self.video_bar.close()
+            self.video_bar = None
         self.overall.close()
 
     def _stop_thread(self) -> None:
@@ -484,26 +555,24 @@ class SynthesisWriter(BasePredictionWriter):
             except BaseException as error:  # handed to the main thread by _raise_if_failed
                 self.error = error
 
-    def _write(self, job_index: int, start: int, frames: np.ndarray) -> None:
-        job, piece = self.jobs[job_index], self.pieces[job_index]
-        sink = self.sinks.get(job_index)
+    def _open_sink(self, job: int, piece: Piece, frame_size: tuple[int, int]):
+        video = self.videos[job]
+        if piece.whole:
+            return VideoSink(self.output, self.writers, video, frame_size)
+        path = self.output.segment_path(video.name, piece.start, piece.stop)
+        return SegmentSink(path, piece.size, frame_size)
+
+    def _write(self, job: int, start: int, frames: np.ndarray) -> None:
+        piece = self.pieces[job]
+        sink = self.sinks.get(job)
         if sink is None:
-            if piece.whole:
-                sink = VideoSink(self.kinds, self.output_dir, job, self.img_size)
-            else:
-                path = segment_path(self.output_dir, job.name, piece.start, piece.stop)
-                size = (self.img_size, self.img_size)
-                sink = SegmentSink(path, piece.stop - piece.start, size)
-            self.sinks[job_index] = sink
+            sink = self.sinks[job] = self._open_sink(job, piece, tuple(frames.shape[1:3]))
         if start != piece.start + sink.frames_written:
             raise RuntimeError(
-                f"video {job.name}: frames arrived out of order (expected frame "
+                f"video {self.videos[job].name}: frames arrived out of order (expected frame "
                 f"{piece.start + sink.frames_written}, got {start})"
             )
         sink.write(frames)
-        if sink.frames_written == piece.stop - piece.start:
-            final = sink.close()
-            del self.sinks[job_index]
-            self.finished.append(job_index)
-            if piece.whole and self.is_zero and self.on_video_done is not None:
-                self.on_video_done(job_index, final)
+        if sink.frames_written == piece.size:
+            sink.close()
+            del self.sinks[job]

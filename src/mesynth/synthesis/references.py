@@ -2,8 +2,9 @@
 
 A strategy maps the videos of a run to :class:`Assignment` rows; the choice is made once per
 participant by default (``unit: participant``), so that one synthetic participant keeps one
-identity across all of their videos. Strategies are chosen by the Hydra group ``reference``
-(``conf/reference/<strategy>.yaml``); every one is deterministic for a given config and dataset.
+identity across all of their videos. Strategies are classes chosen by the Hydra group
+``reference`` (``conf/reference/<strategy>.yaml``, each with its ``_target_`` and every setting);
+every one is deterministic for a given config and dataset.
 """
 
 from __future__ import annotations
@@ -14,19 +15,21 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
 import pandas as pd
 from natsort import natsorted
-from PIL import Image, UnidentifiedImageError
 
 from mesynth.atomic import write_atomically
+from mesynth.config import to_plain
 from mesynth.faces.crop import Crop
+from mesynth.media import BUILTIN_PREFIX, IMAGE_SUFFIXES, is_image
+from mesynth.media import read_image as read_media_image
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 REFERENCE_COLUMNS = ("video", "participant", "reference", "domain", "strategy")
 UNITS = ("participant", "video")
 
@@ -59,46 +62,12 @@ class PoolImage:
 # Reading reference images
 
 
-BUILTIN_PREFIX = "skimage:"
-
-
-def _builtin_image(name: str) -> np.ndarray:
-    """An image shipped with scikit-image, e.g. ``skimage:astronaut`` (a real face photo)."""
-    import skimage.data
-
-    loader = getattr(skimage.data, name, None)
-    if loader is None or not callable(loader):
-        raise ValueError(
-            f"reference {BUILTIN_PREFIX}{name}: scikit-image ships no image {name!r}; "
-            "use e.g. skimage:astronaut or a file path"
-        )
-    image = np.asarray(loader())
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    return np.ascontiguousarray(image[..., :3]).astype(np.uint8)
-
-
 def read_image(path: str | Path) -> np.ndarray:
-    """An image file as uint8 (H, W, 3) RGB; a clear error when it is missing or unreadable.
-
-    ``skimage:<name>`` reads an image that ships with scikit-image instead of a file.
-    """
-    if str(path).startswith(BUILTIN_PREFIX):
-        return _builtin_image(str(path)[len(BUILTIN_PREFIX) :])
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"reference image {path} not found; check the `reference.*` settings (path, pool, "
-            "mapping) or the file itself"
-        )
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(
-            f"reference image {path} could not be read as an image ({error}); replace the file "
-            "or remove it from the pool"
-        ) from error
+    """A reference image as uint8 (H, W, 3) RGB (``skimage:<name>`` for scikit-image's images)."""
+    fix = "check the `reference.*` settings (path, pool, mapping) or replace the file"
+    if not str(path).startswith(BUILTIN_PREFIX) and not Path(path).is_file():
+        raise FileNotFoundError(f"reference image {path} not found; {fix}")
+    return read_media_image(path, "reference image", fix)
 
 
 REFERENCE_CROPS = ("none", "fixed", "tracked")
@@ -138,7 +107,7 @@ def prepare_reference(
 
 def _images_in(folder: Path) -> list[Path]:
     return natsorted(
-        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+        (p for p in folder.iterdir() if p.is_file() and is_image(p)),
         key=lambda p: p.name,
     )
 
@@ -187,7 +156,7 @@ def list_pool(
         images = [PoolImage(path, int(domain)) for path in _images_in(pool)]
     if not images:
         raise ValueError(
-            f"reference pool {pool} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
+            f"reference pool {pool} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
             "put face images there"
         )
     return images
@@ -245,18 +214,7 @@ def _check_domain(domain: int, num_domains: int | None, where: str) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# Strategies
-
-
-def select_fixed(cfg: Mapping, videos: Sequence[VideoInfo], **_: object) -> list[Assignment]:
-    """One image and domain for every video."""
-    if cfg.get("path") is None:
-        raise ValueError("reference strategy 'fixed' needs `reference.path=IMAGE`")
-    if cfg.get("domain") is None:
-        raise ValueError("reference strategy 'fixed' needs `reference.domain=N` (e.g. 0 or 1)")
-    path = Path(cfg["path"])
-    read_image(path)  # fail now, naming the file, rather than after the first video
-    return [Assignment(v.video, v.participant, path, int(cfg["domain"]), "fixed") for v in videos]
+# Mapping files and participant metadata
 
 
 def read_mapping(path: str | Path, default_domain: int | None) -> dict[str, PoolImage]:
@@ -306,42 +264,6 @@ def read_mapping(path: str | Path, default_domain: int | None) -> dict[str, Pool
     return mapping
 
 
-def select_per_participant(
-    cfg: Mapping, videos: Sequence[VideoInfo], **_: object
-) -> list[Assignment]:
-    """The image (and domain) a mapping file names for each participant."""
-    if cfg.get("mapping") is None:
-        raise ValueError("reference strategy 'per_participant' needs `reference.mapping=FILE`")
-    mapping = read_mapping(cfg["mapping"], cfg.get("domain"))
-    participants = natsorted({v.participant for v in videos})
-    missing = [p for p in participants if normalise_participant(p) not in mapping]
-    if missing:
-        raise ValueError(
-            f"reference mapping {cfg['mapping']} has no entry for participant(s) {missing}; "
-            f"it lists {natsorted(mapping)}; add a row per participant"
-        )
-    for image in {mapping[normalise_participant(v.participant)].path for v in videos}:
-        read_image(image)
-    return [
-        Assignment(
-            v.video,
-            v.participant,
-            mapping[normalise_participant(v.participant)].path,
-            mapping[normalise_participant(v.participant)].domain,
-            "per_participant",
-        )
-        for v in videos
-    ]
-
-
-def select_random(cfg: Mapping, videos: Sequence[VideoInfo], **_: object) -> list[Assignment]:
-    """Seeded draws from the pool, without replacement until the pool is used up."""
-    pool = list_pool(cfg.get("pool"), cfg.get("domains"), cfg.get("domain"))
-    units, unit_of = _units(videos, cfg.get("unit", "participant"))
-    drawn = _seeded_cycle(pool, len(units), int(cfg.get("seed", 0)))
-    return _assign(videos, unit_of, dict(zip(units, drawn, strict=True)), "random")
-
-
 def read_genders(
     path: str | Path, participant_column: str, gender_column: str, aliases: Mapping[str, str]
 ) -> dict[str, str]:
@@ -375,58 +297,230 @@ def read_genders(
     return genders
 
 
-def select_gender_matched(
-    cfg: Mapping, videos: Sequence[VideoInfo], **_: object
-) -> list[Assignment]:
+# --------------------------------------------------------------------------------------------
+# Strategies
+
+
+class ReferenceStrategy:
+    """Base of the strategies: ``assign(videos, encode_style)`` -> one Assignment per video.
+
+    ``strategy`` repeats the group option's name (``reference=fixed``), so that an override such
+    as ``reference.strategy=random`` on another group is caught instead of silently ignored.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, strategy: str) -> None:
+        if strategy != self.name:
+            raise ValueError(
+                f"reference.strategy={strategy!r} but the reference group chosen is "
+                f"{self.name!r}; choose the strategy with reference={strategy} (its settings "
+                f"are in conf/reference/{strategy}.yaml)"
+            )
+        self.strategy = strategy
+
+    def assign(
+        self, videos: Sequence[VideoInfo], encode_style: StyleEncodeFn | None = None
+    ) -> list[Assignment]:
+        raise NotImplementedError
+
+
+class FixedReference(ReferenceStrategy):
+    """One image and domain for every video."""
+
+    name = "fixed"
+
+    def __init__(self, strategy: str, path: str | None, domain: int | None) -> None:
+        super().__init__(strategy)
+        if path is None:
+            raise ValueError("reference strategy 'fixed' needs `reference.path=IMAGE`")
+        if domain is None:
+            raise ValueError("reference strategy 'fixed' needs `reference.domain=N` (e.g. 0 or 1)")
+        self.path, self.domain = Path(str(path)), int(domain)
+
+    def assign(self, videos, encode_style=None) -> list[Assignment]:
+        read_image(self.path)  # fail now, naming the file, rather than after the first video
+        return [
+            Assignment(v.video, v.participant, self.path, self.domain, self.name) for v in videos
+        ]
+
+
+class PerParticipantReference(ReferenceStrategy):
+    """The image (and domain) a mapping file names for each participant."""
+
+    name = "per_participant"
+
+    def __init__(self, strategy: str, mapping: str | None, domain: int | None) -> None:
+        super().__init__(strategy)
+        if mapping is None:
+            raise ValueError("reference strategy 'per_participant' needs `reference.mapping=FILE`")
+        self.mapping, self.domain = Path(str(mapping)), domain
+
+    def assign(self, videos, encode_style=None) -> list[Assignment]:
+        mapping = read_mapping(self.mapping, self.domain)
+        participants = natsorted({v.participant for v in videos})
+        missing = [p for p in participants if normalise_participant(p) not in mapping]
+        if missing:
+            raise ValueError(
+                f"reference mapping {self.mapping} has no entry for participant(s) {missing}; "
+                f"it lists {natsorted(mapping)}; add a row per participant"
+            )
+        chosen = {v.participant: mapping[normalise_participant(v.participant)] for v in videos}
+        for image in {image.path for image in chosen.values()}:
+            read_image(image)
+        return [
+            Assignment(
+                v.video,
+                v.participant,
+                chosen[v.participant].path,
+                chosen[v.participant].domain,
+                self.name,
+            )
+            for v in videos
+        ]
+
+
+class PoolStrategy(ReferenceStrategy):
+    """A strategy that draws from a pool folder (images, or one subfolder per domain)."""
+
+    def __init__(
+        self,
+        strategy: str,
+        pool: str | None,
+        domain: int | None,
+        domains: Mapping[str, int] | None,
+        unit: str,
+    ) -> None:
+        super().__init__(strategy)
+        if unit not in UNITS:
+            raise ValueError(f"reference.unit must be one of {UNITS}, got {unit!r}")
+        self.pool, self.domain, self.unit = pool, domain, unit
+        self.domains = dict(to_plain(domains) or {})
+
+    def images(self) -> list[PoolImage]:
+        return list_pool(self.pool, self.domains, self.domain)
+
+
+class RandomReference(PoolStrategy):
+    """Seeded draws from the pool, without replacement until the pool is used up."""
+
+    name = "random"
+
+    def __init__(self, strategy, pool, domain, domains, unit, seed: int) -> None:
+        super().__init__(strategy, pool, domain, domains, unit)
+        self.seed = int(seed)
+
+    def assign(self, videos, encode_style=None) -> list[Assignment]:
+        units, unit_of = _units(videos, self.unit)
+        drawn = _seeded_cycle(self.images(), len(units), self.seed)
+        return _assign(videos, unit_of, dict(zip(units, drawn, strict=True)), self.name)
+
+
+class UniformBackgroundReference(PoolStrategy):
+    """The pool's images with the most uniform backgrounds (the paper's choice, to avoid artefacts).
+
+    Images are ranked by :func:`border_nonuniformity`; the ``top_k`` best are handed out to the
+    units in turn (``top_k: 1``: every video gets the single most uniform image).
+    """
+
+    name = "uniform_background"
+
+    def __init__(self, strategy, pool, domain, domains, unit, border: float, top_k: int) -> None:
+        super().__init__(strategy, pool, domain, domains, unit)
+        if not 0 < float(border) < 0.5:
+            raise ValueError(
+                f"reference.border={border} must be a fraction of the side in (0, 0.5)"
+            )
+        if int(top_k) < 1:
+            raise ValueError(f"reference.top_k={top_k} must be at least 1")
+        self.border, self.top_k = float(border), int(top_k)
+
+    def assign(self, videos, encode_style=None) -> list[Assignment]:
+        pool = self.images()
+        scores = [border_nonuniformity(read_image(image.path), self.border) for image in pool]
+        order = np.argsort(scores, kind="stable")
+        for i in order[: max(5, self.top_k)]:
+            log.info("border non-uniformity %.2f: %s", scores[i], pool[i].path)
+        best = [pool[i] for i in order[: self.top_k]]
+        units, unit_of = _units(videos, self.unit)
+        choice = {unit: best[i % len(best)] for i, unit in enumerate(units)}
+        return _assign(videos, unit_of, choice, self.name)
+
+
+class DiverseReference(PoolStrategy):
+    """References spread across the units in style space (greedy farthest-point on style codes)."""
+
+    name = "diverse"
+
+    def assign(self, videos, encode_style=None) -> list[Assignment]:
+        if encode_style is None:
+            raise ValueError("reference strategy 'diverse' needs the style encoder (encode_style)")
+        pool = self.images()
+        codes = encode_style([image.path for image in pool], [image.domain for image in pool])
+        units, unit_of = _units(videos, self.unit)
+        picks = farthest_points(codes, len(units))
+        choice = {u: pool[i] for u, i in zip(units, picks, strict=True)}
+        return _assign(videos, unit_of, choice, self.name)
+
+
+class GenderMatchedReference(ReferenceStrategy):
     """Each participant gets a reference of their own gender (the paper's choice).
 
     The participant's gender picks the domain (``reference.domains``, e.g. female: 0, male: 1)
     and the pool subfolder of that name; within it, references are drawn as in ``random``.
     """
-    if cfg.get("metadata") is None:
-        raise ValueError("reference strategy 'gender_matched' needs `reference.metadata=FILE`")
-    domains = dict(cfg.get("domains") or {})
-    genders = read_genders(
-        cfg["metadata"],
-        cfg.get("participant_column", "participant"),
-        cfg.get("gender_column", "gender"),
-        cfg.get("aliases") or {},
-    )
-    pool = list_pool(cfg.get("pool"), domains, None)
-    participants = natsorted({v.participant for v in videos})
-    missing = [p for p in participants if normalise_participant(p) not in genders]
-    if missing:
-        raise ValueError(
-            f"participant metadata {cfg['metadata']} has no gender for participant(s) {missing}; "
-            "add them to the sheet"
+
+    name = "gender_matched"
+
+    def __init__(
+        self,
+        strategy: str,
+        metadata: str | None,
+        participant_column: str,
+        gender_column: str,
+        pool: str | None,
+        seed: int,
+        domains: Mapping[str, int],
+        aliases: Mapping[str, str] | None,
+    ) -> None:
+        super().__init__(strategy)
+        if metadata is None:
+            raise ValueError("reference strategy 'gender_matched' needs `reference.metadata=FILE`")
+        self.metadata, self.pool, self.seed = metadata, pool, int(seed)
+        self.participant_column, self.gender_column = participant_column, gender_column
+        self.domains = dict(to_plain(domains) or {})
+        self.aliases = dict(to_plain(aliases) or {})
+
+    def assign(self, videos, encode_style=None) -> list[Assignment]:
+        genders = read_genders(
+            self.metadata, self.participant_column, self.gender_column, self.aliases
         )
-    choice: dict[str, PoolImage] = {}
-    seed = int(cfg.get("seed", 0))
-    for gender in natsorted({genders[normalise_participant(p)] for p in participants}):
-        if gender not in domains:
+        pool = list_pool(self.pool, self.domains, None)
+        participants = natsorted({v.participant for v in videos})
+        missing = [p for p in participants if normalise_participant(p) not in genders]
+        if missing:
             raise ValueError(
-                f"gender {gender!r} (from {cfg['metadata']}) maps to no domain; "
-                f"reference.domains has {dict(domains)}; add it or an alias in reference.aliases"
+                f"participant metadata {self.metadata} has no gender for participant(s) "
+                f"{missing}; add them to the sheet"
             )
-        candidates = [image for image in pool if image.domain == int(domains[gender])]
-        if not candidates:
-            raise ValueError(
-                f"reference pool {cfg['pool']} has no images for {gender!r} "
-                f"(domain {domains[gender]}); add them under {Path(cfg['pool']) / gender}"
-            )
-        members = [p for p in participants if genders[normalise_participant(p)] == gender]
-        drawn = _seeded_cycle(candidates, len(members), seed)
-        choice.update(zip(members, drawn, strict=True))
-    return [
-        Assignment(
-            v.video,
-            v.participant,
-            choice[v.participant].path,
-            choice[v.participant].domain,
-            "gender_matched",
-        )
-        for v in videos
-    ]
+        choice: dict[str, PoolImage] = {}
+        for gender in natsorted({genders[normalise_participant(p)] for p in participants}):
+            if gender not in self.domains:
+                raise ValueError(
+                    f"gender {gender!r} (from {self.metadata}) maps to no domain; "
+                    f"reference.domains has {self.domains}; add it or an alias in "
+                    "reference.aliases"
+                )
+            candidates = [image for image in pool if image.domain == int(self.domains[gender])]
+            if not candidates:
+                raise ValueError(
+                    f"reference pool {self.pool} has no images for {gender!r} "
+                    f"(domain {self.domains[gender]}); add them under {Path(self.pool) / gender}"
+                )
+            members = [p for p in participants if genders[normalise_participant(p)] == gender]
+            drawn = _seeded_cycle(candidates, len(members), self.seed)
+            choice.update(zip(members, drawn, strict=True))
+        return _assign(videos, {v.video: v.participant for v in videos}, choice, self.name)
 
 
 def border_nonuniformity(image: np.ndarray, border: float = 0.1, size: int = 256) -> float:
@@ -449,26 +543,6 @@ def border_nonuniformity(image: np.ndarray, border: float = 0.1, size: int = 256
     return float(grey[strip].std() + gradient[strip].mean())
 
 
-def select_uniform_background(
-    cfg: Mapping, videos: Sequence[VideoInfo], **_: object
-) -> list[Assignment]:
-    """The pool's images with the most uniform backgrounds (the paper's choice, to avoid artefacts).
-
-    Images are ranked by :func:`border_nonuniformity`; the ``top_k`` best are handed out to the
-    units in turn (``top_k: 1``: every video gets the single most uniform image).
-    """
-    pool = list_pool(cfg.get("pool"), cfg.get("domains"), cfg.get("domain"))
-    border = float(cfg.get("border", 0.1))
-    scores = [border_nonuniformity(read_image(image.path), border) for image in pool]
-    ranked = [pool[i] for i in np.argsort(scores, kind="stable")]
-    for i in np.argsort(scores, kind="stable")[: max(5, int(cfg.get("top_k", 1)))]:
-        log.info("border non-uniformity %.2f: %s", scores[i], pool[i].path)
-    best = ranked[: max(1, int(cfg.get("top_k", 1)))]
-    units, unit_of = _units(videos, cfg.get("unit", "participant"))
-    choice = {unit: best[i % len(best)] for i, unit in enumerate(units)}
-    return _assign(videos, unit_of, choice, "uniform_background")
-
-
 def farthest_points(codes: np.ndarray, count: int) -> list[int]:
     """Greedy farthest-point selection of ``count`` rows of ``codes`` (Euclidean distance).
 
@@ -486,48 +560,20 @@ def farthest_points(codes: np.ndarray, count: int) -> list[int]:
     return [order[i % len(order)] for i in range(count)]
 
 
-def select_diverse(
-    cfg: Mapping,
-    videos: Sequence[VideoInfo],
-    encode_style: StyleEncodeFn | None = None,
-    **_: object,
-) -> list[Assignment]:
-    """References spread across the units in style space (greedy farthest-point on style codes)."""
-    if encode_style is None:
-        raise ValueError("reference strategy 'diverse' needs the style encoder (encode_style)")
-    pool = list_pool(cfg.get("pool"), cfg.get("domains"), cfg.get("domain"))
-    codes = encode_style([image.path for image in pool], [image.domain for image in pool])
-    units, unit_of = _units(videos, cfg.get("unit", "participant"))
-    picks = farthest_points(codes, len(units))
-    return _assign(
-        videos, unit_of, {u: pool[i] for u, i in zip(units, picks, strict=True)}, "diverse"
-    )
-
-
-STRATEGIES: dict[str, Callable[..., list[Assignment]]] = {
-    "fixed": select_fixed,
-    "per_participant": select_per_participant,
-    "random": select_random,
-    "gender_matched": select_gender_matched,
-    "uniform_background": select_uniform_background,
-    "diverse": select_diverse,
-}
-
-
 def select_references(
-    cfg: Mapping,
+    strategy: ReferenceStrategy,
     videos: Sequence[VideoInfo],
     encode_style: StyleEncodeFn | None = None,
     num_domains: int | None = None,
 ) -> list[Assignment]:
-    """Run the strategy named by ``cfg['strategy']`` over ``videos``."""
-    name = cfg.get("strategy")
-    if name not in STRATEGIES:
+    """Run ``strategy`` (from ``hydra.utils.instantiate(cfg.reference)``) over ``videos``."""
+    if not isinstance(strategy, ReferenceStrategy):
         raise ValueError(
-            f"unknown reference strategy {name!r}; choose one of {sorted(STRATEGIES)} "
-            "(e.g. reference=fixed)"
+            f"the reference config gave {type(strategy).__name__}, not a reference strategy; "
+            "choose one with reference=fixed|per_participant|random|gender_matched|"
+            "uniform_background|diverse"
         )
-    assignments = STRATEGIES[name](cfg, videos, encode_style=encode_style)
+    assignments = strategy.assign(videos, encode_style=encode_style)
     for a in assignments:
         _check_domain(a.domain, num_domains, f"reference {a.reference} for video {a.video}")
     return assignments
@@ -544,11 +590,3 @@ def write_references_csv(assignments: Sequence[Assignment], path: str | Path) ->
                 writer.writerow([a.video, a.participant, str(a.reference), a.domain, a.strategy])
 
     return write_atomically(path, write)
-
-
-def read_references_csv(path: str | Path) -> list[Assignment]:
-    table = pd.read_csv(path, dtype={"video": str, "participant": str, "reference": str})
-    return [
-        Assignment(row.video, row.participant, Path(row.reference), int(row.domain), row.strategy)
-        for row in table.itertuples(index=False)
-    ]

@@ -1,7 +1,7 @@
 """Frame sources, annotations, writers and the demo-clip maker."""
 
 from mesynth.video.sources import FrameError, LayoutError, VideoSource, detect_layout, open_sources
-from mesynth.video.writers import IncompleteVideoError, open_writer, output_path, output_state
+from mesynth.video.writers import IncompleteVideoError, open_writer
 
 __all__ = [
     "FrameError",
@@ -11,6 +11,4 @@ __all__ = [
     "detect_layout",
     "open_sources",
     "open_writer",
-    "output_path",
-    "output_state",
 ]

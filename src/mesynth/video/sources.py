@@ -17,21 +17,22 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from natsort import natsorted, ns
+
+from mesynth.atomic import PARTIAL_SUFFIX
+from mesynth.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaError, is_image, quick_check
+from mesynth.media import read_image as read_media_image
 
 log = logging.getLogger(__name__)
 
 LAYOUTS = ("auto", "samm_lv", "casme2", "folder", "video")
 BAD_FRAME_POLICIES = ("error", "skip")
 VERIFY_MODES = ("none", "quick", "full")
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg"})
+BAD_FRAME_FIX = "restore the file or re-run with on_bad_frame=skip"
 
 # Frame rates fixed by the dataset protocols (the frame folders themselves carry none).
 SAMM_LV_FPS = 200.0
@@ -45,105 +46,20 @@ _CASME2_VIDEO = re.compile(r"^\d+_(\d{4})")
 _INHERITED_CONTAINERS: list = []
 
 
-class FrameError(ValueError):
+class FrameError(MediaError):
     """A frame that is missing or cannot be decoded; ``path`` names it."""
-
-    def __init__(
-        self, message: str, path: str | Path | None = None, frame_index: int | None = None
-    ):
-        super().__init__(message)
-        self.path = None if path is None else Path(path)
-        self.frame_index = frame_index
 
 
 class LayoutError(ValueError):
     """A dataset path that does not look like the requested (or any known) layout."""
 
 
-# ----------------------------------------------------------------------------- decoding helpers
-
-
-def to_rgb(image: np.ndarray, path: str | Path = "<frame>") -> np.ndarray:
-    """Turn a decoded cv2 image (grey, BGR or BGRA; uint8) into an RGB uint8 HxWx3 array."""
-    if image.dtype != np.uint8:
-        raise FrameError(
-            f"frame {path} is {image.dtype}, expected 8-bit (uint8); convert the frames to 8-bit "
-            "JPEG/PNG first",
-            path,
-        )
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    channels = image.shape[2]
-    if channels == 1:
-        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)
-    if channels == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if channels == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    raise FrameError(f"frame {path} has {channels} channels, expected 1, 3 or 4", path)
-
-
-def _integrity_problem(
-    data: bytes | np.ndarray, suffix: str, tail: bytes | None = None
-) -> str | None:
-    """Cheap structural check of an encoded image; returns a reason or None.
-
-    cv2 decodes a truncated JPEG without failing (the missing rows come out grey), so the end
-    marker is checked explicitly.
-    """
-    head = bytes(data[:8])
-    if tail is None:
-        tail = bytes(data[-32:])
-    if len(head) == 0:
-        return "the file is empty"
-    if suffix in (".jpg", ".jpeg"):
-        if head[:2] != b"\xff\xd8":
-            return "it does not start with a JPEG marker"
-        if b"\xff\xd9" not in tail:
-            return "it is truncated (no JPEG end marker)"
-    elif suffix == ".png":
-        if head != b"\x89PNG\r\n\x1a\n":
-            return "it does not start with the PNG signature"
-        if b"IEND" not in tail:
-            return "it is truncated (no PNG IEND chunk)"
-    return None
-
-
-def _quick_check(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - 32))
-            tail = handle.read(32)
-    except OSError as error:
-        return f"it cannot be opened ({error})"
-    return _integrity_problem(head, path.suffix.lower(), tail)
+# ----------------------------------------------------------------------------- decoding
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read one image file as RGB uint8 HxWx3; raise :class:`FrameError` naming it on failure."""
-    path = Path(path)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise FrameError(
-            f"frame {path} cannot be read ({error}); restore the file or re-run with "
-            "on_bad_frame=skip",
-            path,
-        ) from error
-    problem = _integrity_problem(data, path.suffix.lower())
-    if problem is None:
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-        if image is None:
-            problem = "it cannot be decoded as an image"
-    if problem is not None:
-        raise FrameError(
-            f"frame {path} is unreadable: {problem}; restore the file or re-run with "
-            "on_bad_frame=skip",
-            path,
-        )
-    return to_rgb(image, path)
+    """Read one frame file as RGB uint8 HxWx3; raise :class:`FrameError` naming it on failure."""
+    return read_media_image(path, "frame", BAD_FRAME_FIX, FrameError)
 
 
 # ----------------------------------------------------------------------------- sources
@@ -175,7 +91,7 @@ class VideoSource:
         raise NotImplementedError
 
     def iter_frames(
-        self, start: int = 0, stop: int | None = None, prefetch: int = 0
+        self, start: int = 0, stop: int | None = None
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(index, frame)`` for ``start <= index < stop`` in order."""
         stop = len(self) if stop is None else min(stop, len(self))
@@ -238,27 +154,6 @@ class FrameFolderSource(VideoSource):
             )
         return frame
 
-    def iter_frames(
-        self, start: int = 0, stop: int | None = None, prefetch: int = 0
-    ) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield frames in order; ``prefetch > 0`` decodes that many ahead on threads."""
-        stop = len(self) if stop is None else min(stop, len(self))
-        if prefetch <= 0:
-            yield from super().iter_frames(start, stop)
-            return
-        _ = self.frame_size  # fix the expected size before threads race for it
-        # cv2 releases the GIL while decoding, so threads overlap decoding with the caller.
-        with ThreadPoolExecutor(max_workers=prefetch) as pool:
-            window = list(range(start, stop))
-            futures = {}
-            for index in window[:prefetch]:
-                futures[index] = pool.submit(self.read_frame, index)
-            for position, index in enumerate(window):
-                ahead = position + prefetch
-                if ahead < len(window):
-                    futures[window[ahead]] = pool.submit(self.read_frame, window[ahead])
-                yield index, futures.pop(index).result()
-
     @property
     def frame_size(self) -> tuple[int, int]:
         if self._frame_size is None:
@@ -285,7 +180,7 @@ class FrameFolderSource(VideoSource):
                 except FrameError as error:
                     problem = str(error)
             else:
-                problem = _quick_check(path)
+                problem = quick_check(path)
                 if problem is not None:
                     problem = f"frame {path} is unreadable: {problem}"
             if problem is None:
@@ -440,7 +335,7 @@ class VideoFileSource(VideoSource):
             return frame
 
     def iter_frames(
-        self, start: int = 0, stop: int | None = None, prefetch: int = 0
+        self, start: int = 0, stop: int | None = None
     ) -> Iterator[tuple[int, np.ndarray]]:
         stop = len(self) if stop is None else min(stop, len(self))
         if start >= stop:
@@ -461,11 +356,7 @@ class VideoFileSource(VideoSource):
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return [
-        p
-        for p in folder.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-    ]
+    return [p for p in folder.iterdir() if is_image(p)]
 
 
 def _subdirs(folder: Path) -> list[Path]:
@@ -474,7 +365,7 @@ def _subdirs(folder: Path) -> list[Path]:
         (
             p
             for p in folder.iterdir()
-            if p.is_dir() and not p.name.startswith(".") and not p.name.endswith(".partial")
+            if p.is_dir() and not p.name.startswith(".") and not p.name.endswith(PARTIAL_SUFFIX)
         ),
         key=lambda p: p.name,
         alg=ns.IGNORECASE,
@@ -524,8 +415,10 @@ def _number_frames(folder: Path, files: list[Path], pattern: re.Pattern | None) 
     return _Numbered([p for _, _, p in numbered], numbers, width, prefix, first.suffix)
 
 
-def _apply_gaps(video_id: str, folder: Path, numbered: _Numbered, on_bad_frame: str) -> list[str]:
-    """Raise (or list, when skipping) the frames missing from a numbered sequence."""
+def _missing_frames(
+    video_id: str, folder: Path, numbered: _Numbered, on_bad_frame: str
+) -> list[str]:
+    """The frames missing from a numbered sequence: an error, or (when skipping) their names."""
     expected = set(range(numbered.numbers[0], numbered.numbers[-1] + 1))
     missing = sorted(expected.difference(numbered.numbers))
     if not missing:
@@ -569,7 +462,7 @@ def _folder_source(
         return FrameFolderSource(
             video_id, participant, folder, ordered, list(range(len(ordered))), fps, layout
         )
-    skipped = _apply_gaps(video_id, folder, numbered, on_bad_frame)
+    skipped = _missing_frames(video_id, folder, numbered, on_bad_frame)
     return FrameFolderSource(
         video_id, participant, folder, numbered.files, numbered.numbers, fps, layout, skipped
     )

@@ -1,8 +1,10 @@
 """Frame writers: PNG sequence, lossless FFV1 ``.mkv`` and an mp4 preview, all atomic.
 
-Every writer writes to ``<final name>.partial`` and renames it to the final name in ``close()``
+Every writer writes to ``<final path>.partial`` and renames it to the final path in ``close()``
 only when exactly one frame per source frame name was written, so a final file or folder always
-means a complete video and a ``.partial`` one an interrupted run (see :func:`output_state`).
+means a complete video and a ``.partial`` one an interrupted run. Where the final path is (and
+which suffix each kind gets) is for the caller to say: see :mod:`mesynth.synthesis.output`.
+Codec settings come from ``conf/writer/``.
 """
 
 from __future__ import annotations
@@ -15,44 +17,38 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-log = logging.getLogger(__name__)
+from mesynth.atomic import partial_path
 
-WRITER_KINDS = ("png", "ffv1", "mp4")
-PARTIAL_SUFFIX = ".partial"
-DEFAULT_FPS = 30.0
-# OpenCV's zlib level: 1 is several times faster than 9 and only ~10% larger.
-PNG_COMPRESSION = 1
+log = logging.getLogger(__name__)
 
 
 class IncompleteVideoError(RuntimeError):
     """``close()`` found fewer or more frames than the video has; the output stays partial."""
 
 
-def output_path(kind: str, output_dir: str | Path, video_id: str) -> Path:
-    """Final path of a video's output: ``<out>/<video>/``, ``<out>/<video>.mkv`` or
-    ``<out>/<video>.preview.mp4``."""
-    output_dir = Path(output_dir)
-    if kind == "png":
-        return output_dir / video_id
-    if kind == "ffv1":
-        return output_dir / f"{video_id}.mkv"
-    if kind == "mp4":
-        return output_dir / f"{video_id}.preview.mp4"
-    raise ValueError(f"writer kind {kind!r} is not one of {WRITER_KINDS}")
+def frame_ranges(numbers: list[int]) -> str:
+    """Frame numbers as compact ranges: ``[1, 2, 3, 5, 7, 8]`` -> ``"1-3,5,7-8"``."""
+    parts: list[str] = []
+    start = previous = None
+    for number in numbers:
+        if previous is not None and number == previous + 1:
+            previous = number
+            continue
+        if start is not None:
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+        start = previous = number
+    if start is not None:
+        parts.append(str(start) if start == previous else f"{start}-{previous}")
+    return ",".join(parts)
 
 
-def partial_path(final: Path) -> Path:
-    return final.with_name(final.name + PARTIAL_SUFFIX)
-
-
-def output_state(kind: str, output_dir: str | Path, video_id: str) -> str:
-    """``complete`` (final output exists), ``partial`` (an interrupted write) or ``missing``."""
-    final = output_path(kind, output_dir, video_id)
-    if final.exists():
-        return "complete"
-    if partial_path(final).exists():
-        return "partial"
-    return "missing"
+def parse_frame_ranges(text: str) -> list[int]:
+    """The inverse of :func:`frame_ranges`."""
+    numbers: list[int] = []
+    for part in filter(None, text.split(",")):
+        first, _, last = part.partition("-")
+        numbers.extend(range(int(first), int(last or first) + 1))
+    return numbers
 
 
 def _remove(path: Path) -> None:
@@ -69,25 +65,32 @@ class FrameWriter:
 
     def __init__(
         self,
-        output_dir: str | Path,
-        video_id: str,
+        final_path: str | Path,
         frame_names: list[str],
         fps: float | None,
         frame_size: tuple[int, int],
+        *,
         overwrite: bool = False,
+        frame_numbers: list[int] | None = None,
+        video_id: str | None = None,
+        fallback_fps: float = 30.0,
     ):
-        self.video_id = video_id
+        self.final_path = Path(final_path)
+        self.video_id = video_id or self.final_path.name
         self.frame_names = list(frame_names)
         if not self.frame_names:
-            raise ValueError(f"video {video_id}: no frame names given to the writer")
+            raise ValueError(f"video {self.video_id}: no frame names given to the writer")
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
-        if fps is None or fps <= 0:
-            log.warning(
-                "video %s has no known frame rate; writing it at %.0f fps", video_id, DEFAULT_FPS
+        self.frame_numbers = (
+            list(range(len(self.frame_names))) if frame_numbers is None else list(frame_numbers)
+        )
+        if len(self.frame_numbers) != len(self.frame_names):
+            raise ValueError(
+                f"video {self.video_id}: {len(self.frame_numbers)} frame numbers for "
+                f"{len(self.frame_names)} frame names"
             )
-            fps = DEFAULT_FPS
-        self.fps = float(fps)
-        self.final_path = output_path(self.kind, output_dir, video_id)
+        self.fps = float(fps) if fps is not None and fps > 0 else None
+        self.fallback_fps = float(fallback_fps)
         self.temp_path = partial_path(self.final_path)
         if self.final_path.exists() and not overwrite:
             raise FileExistsError(
@@ -180,14 +183,17 @@ class PngWriter(FrameWriter):
 
     kind = "png"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, compression: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
+        if not 0 <= int(compression) <= 9:
+            raise ValueError(f"writer.compression={compression} must be 0..9 (zlib level)")
+        self.compression = int(compression)
         self.temp_path.mkdir(parents=True)
 
     def _write_frame(self, index: int, frame: np.ndarray) -> None:
         path = self.temp_path / f"{self.frame_names[index]}.png"
         bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-        if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]):
+        if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, self.compression]):
             raise OSError(f"could not write {path}; check the disk space and permissions")
 
 
@@ -201,13 +207,23 @@ class _AvWriter(FrameWriter):
 
         self._av = av
         self._container = av.open(str(self.temp_path), mode="w", format=self.container_format)
-        self._rate = Fraction(self.fps).limit_denominator(1001)
+        fps = self.fps
+        if fps is None:
+            log.warning(
+                "video %s has no known frame rate; writing it at %g fps (writer.fallback_fps)",
+                self.video_id,
+                self.fallback_fps,
+            )
+            fps = self.fallback_fps
+        self._rate = Fraction(fps).limit_denominator(1001)
         self._stream = self._container.add_stream(codec, rate=self._rate, options=options)
         self._stream.height, self._stream.width = self._encoded_size()
         self._stream.pix_fmt = pix_fmt
         self._container.metadata["mesynth_video_id"] = self.video_id
         self._container.metadata["mesynth_frames"] = str(len(self.frame_names))
         self._container.metadata["mesynth_first_frame"] = self.frame_names[0]
+        # Which source frame each output frame is (frames skipped in the source leave gaps).
+        self._container.metadata["mesynth_source_frames"] = frame_ranges(self.frame_numbers)
 
     def _encoded_size(self) -> tuple[int, int]:
         return self.frame_size
@@ -237,22 +253,23 @@ class Ffv1Writer(_AvWriter):
     kind = "ffv1"
     container_format = "matroska"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, level: int = 3, slicecrc: int = 1, gop: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
         # bgr0 stores the RGB values untouched (no YUV conversion), so decoding gives back the
         # exact frames; FFV1 level 3 codes slices in parallel and checksums them.
-        self._open_stream("ffv1", "bgr0", {"level": "3", "slicecrc": "1", "g": "1"})
+        options = {"level": str(level), "slicecrc": str(slicecrc), "g": str(gop)}
+        self._open_stream("ffv1", "bgr0", options)
 
 
-def preview_codec() -> str:
-    """``libx264`` if PyAV's ffmpeg has it, else ``mpeg4`` (always built in)."""
+def codec_available(name: str) -> bool:
+    """Whether PyAV's ffmpeg can encode with ``name``."""
     import av
 
     try:
-        av.codec.Codec("libx264", "w")
-        return "libx264"
+        av.codec.Codec(name, "w")
+        return True
     except Exception:  # noqa: BLE001 - PyAV raises different types across versions
-        return "mpeg4"
+        return False
 
 
 class Mp4PreviewWriter(_AvWriter):
@@ -261,12 +278,24 @@ class Mp4PreviewWriter(_AvWriter):
     kind = "mp4"
     container_format = "mp4"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(
+        self,
+        *args,
+        codec: str = "libx264",
+        crf: int = 18,
+        preset: str = "veryfast",
+        fallback_codec: str = "mpeg4",
+        fallback_qscale: int = 3,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
-        codec = preview_codec()
-        if codec != "libx264":
-            log.info("libx264 is not available in PyAV's ffmpeg; the preview uses mpeg4")
-        options = {"crf": "18", "preset": "veryfast"} if codec == "libx264" else {"qscale": "3"}
+        if codec_available(codec):
+            options = {"crf": str(crf), "preset": str(preset)} if codec == "libx264" else {}
+        else:
+            log.info(
+                "%s is not available in PyAV's ffmpeg; the preview uses %s", codec, fallback_codec
+            )
+            codec, options = fallback_codec, {"qscale": str(fallback_qscale)}
         self._open_stream(codec, "yuv420p", options)
 
     def _encoded_size(self) -> tuple[int, int]:
@@ -280,21 +309,50 @@ class Mp4PreviewWriter(_AvWriter):
 
 
 _WRITERS = {"png": PngWriter, "ffv1": Ffv1Writer, "mp4": Mp4PreviewWriter}
+WRITER_KINDS = tuple(_WRITERS)
 
 
 def open_writer(
     kind: str,
-    output_dir: str | Path,
-    video_id: str,
+    final_path: str | Path,
     frame_names: list[str],
     fps: float | None,
     frame_size: tuple[int, int],
+    *,
     overwrite: bool = False,
+    frame_numbers: list[int] | None = None,
+    video_id: str | None = None,
+    **options: object,
 ) -> FrameWriter:
-    """Start writing one video; ``kind`` is ``png``, ``ffv1`` or ``mp4``."""
+    """Start writing one video to ``final_path``; ``kind`` is ``png``, ``ffv1`` or ``mp4``.
+
+    ``options`` are the kind's codec settings (``conf/writer/<kind>.yaml`` without ``kind``).
+    """
     if kind not in _WRITERS:
         raise ValueError(f"writer kind {kind!r} is not one of {WRITER_KINDS}")
-    return _WRITERS[kind](output_dir, video_id, frame_names, fps, frame_size, overwrite=overwrite)
+    return _WRITERS[kind](
+        final_path,
+        frame_names,
+        fps,
+        frame_size,
+        overwrite=overwrite,
+        frame_numbers=frame_numbers,
+        video_id=video_id,
+        **options,
+    )
+
+
+def source_frame_numbers(path: str | Path) -> list[int] | None:
+    """The source frame numbers a video file written here records, or None if it records none.
+
+    (Matroska upper-cases metadata keys, so they are compared without case.)
+    """
+    import av
+
+    with av.open(str(path)) as container:
+        metadata = {key.lower(): value for key, value in container.metadata.items()}
+    text = metadata.get("mesynth_source_frames")
+    return None if text is None else parse_frame_ranges(text)
 
 
 def read_video(path: str | Path) -> np.ndarray:

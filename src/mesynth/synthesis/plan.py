@@ -1,0 +1,336 @@
+"""The plan of a synthesis run: which videos to make, how, and which are already done.
+
+:func:`plan_videos` decides everything before anything is written: the reference and domain of
+every video, its output name and frames, its style code, and whether an earlier run already
+finished it. Every refusal (another checkpoint, reference or domain for a finished video, a
+name clash) happens here, so a refused run leaves the output folder exactly as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from munch import Munch
+from omegaconf import DictConfig
+
+from mesynth.config import to_plain
+from mesynth.faces.crop import Crop
+from mesynth.synthesis.output import Manifest, SynthesisOutput, VideoRecord, sha256_of
+from mesynth.synthesis.references import (
+    Assignment,
+    VideoInfo,
+    prepare_reference,
+    select_references,
+)
+from mesynth.video.sources import VideoSource, open_sources
+
+log = logging.getLogger(__name__)
+
+UNTRAINED_BANNER = (
+    "UNTRAINED WEIGHTS: no checkpoint was given (ckpt=null), so the networks are random and the "
+    "output is NOT style transfer - only a test of the pipeline. Pass ckpt=checkpoints/"
+    "celeba_hq/100000_nets_ema.ckpt (official CelebA-HQ weights, `mesynth download celeba-hq`) or a "
+    "mesynth training checkpoint."
+)
+
+
+def banner(message: str) -> None:
+    line = "!" * 100
+    log.warning(line)
+    log.warning(message)
+    log.warning(line)
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs: sources and networks
+
+
+def open_videos(cfg: DictConfig) -> list[VideoSource]:
+    """The source videos of the run (``source=``, optionally only ``videos=``)."""
+    source = Path(str(cfg.source))
+    if not source.exists():
+        demo_hint = ""
+        if source.name == "frames" and source.parent.name == "demo":
+            demo_hint = (
+                " This is the default demo clip: make it with `make demo` or "
+                f"`python -m mesynth.video.demo --output {source.parent}`."
+            )
+        raise FileNotFoundError(
+            f"source {source} does not exist; set source= to a video file, a folder of frames or "
+            f"a dataset root.{demo_hint}"
+        )
+    sources = open_sources(source, layout=cfg.layout, on_bad_frame=cfg.on_bad_frame)
+    if cfg.videos is None:
+        return sources
+    wanted = [str(v) for v in cfg.videos]
+    by_id = {s.video_id: s for s in sources}
+    missing = [v for v in wanted if v not in by_id]
+    if missing:
+        raise ValueError(
+            f"videos {missing} are not in {source}; it holds {sorted(by_id)[:10]}"
+            f"{' ...' if len(by_id) > 10 else ''}"
+        )
+    return [by_id[v] for v in wanted]
+
+
+def load_networks(cfg: DictConfig) -> tuple[Munch, dict, bool]:
+    """The networks (eval mode, CPU), the checkpoint record for the manifest, and ``untrained``."""
+    record: dict = {}
+    if cfg.ckpt is None:
+        # Every rank (and every re-run) must build the same random networks.
+        torch.manual_seed(int(cfg.seed))
+        from mesynth.nets import build_nets
+
+        img_size = 256 if cfg.img_size is None else int(cfg.img_size)
+        nets = build_nets(img_size=img_size, **to_plain(cfg.net))
+        record = {"path": None, "sha256": None, "format": "untrained"}
+        if cfg.wing is not None:
+            from mesynth.checkpoint import load_wing
+
+            if nets.fan is None:
+                raise ValueError(
+                    f"wing={cfg.wing} was given but net.w_hpf=0 turns the landmark network off; "
+                    "drop wing= or set net.w_hpf=1"
+                )
+            nets.fan = load_wing(cfg.wing)
+        banner(UNTRAINED_BANNER)
+    else:
+        from mesynth.checkpoint import load_nets
+
+        path = Path(cfg.ckpt)
+        nets = load_nets(path, wing=cfg.wing)
+        if cfg.img_size is not None and int(nets.config.img_size) != int(cfg.img_size):
+            raise ValueError(
+                f"checkpoint {path} is for {nets.config.img_size}x{nets.config.img_size} images "
+                f"but img_size={cfg.img_size}; set img_size={nets.config.img_size}"
+            )
+        record = {
+            "path": str(path.resolve()),
+            "sha256": sha256_of(path),
+            "format": nets.get("source", "official"),
+        }
+    record["net_config"] = nets.config.to_dict()
+    if cfg.wing is not None:
+        record.update(wing=str(Path(cfg.wing).resolve()), wing_sha256=sha256_of(cfg.wing))
+    for name in ("generator", "style_encoder", "fan"):
+        if nets.get(name) is not None:
+            nets[name].eval().requires_grad_(False)
+    return nets, record, cfg.ckpt is None
+
+
+def config_record(cfg: DictConfig, nets: Munch) -> dict:
+    """The run's config as the manifest keeps it: the networks' real settings, not the yaml's."""
+    record = to_plain(cfg)
+    net = nets.config.to_dict()
+    record["img_size"] = int(net.pop("img_size"))
+    record["net"] = net
+    return record
+
+
+# --------------------------------------------------------------------------------------------
+# Style codes
+
+
+def images_to_tensor(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1], channels-last in memory."""
+    # Permuting NHWC gives an NCHW view with channels-last strides: no copy, and the layout
+    # oneDNN/cuDNN convolutions are fastest with.
+    return images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+class StyleCodes:
+    """Style codes of reference images, computed once per (image, domain) and kept."""
+
+    def __init__(self, style_encoder: torch.nn.Module, img_size: int, crop: str, detector=None):
+        self.style_encoder = style_encoder
+        self.img_size = img_size
+        self.crop = crop
+        self.detector = detector
+        self.cache: dict[tuple[str, int], torch.Tensor] = {}
+
+    def __call__(self, path: str | Path, domain: int) -> torch.Tensor:
+        key = (str(path), int(domain))
+        if key not in self.cache:
+            image = prepare_reference(path, self.img_size, self.crop, self.detector)
+            image = torch.from_numpy(image)[None]
+            with torch.inference_mode():
+                code = self.style_encoder(images_to_tensor(image), torch.tensor([int(domain)]))
+            self.cache[key] = code[0].float().clone()
+        return self.cache[key]
+
+    def encode_many(self, paths: Sequence[Path], domains: Sequence[int]) -> np.ndarray:
+        return torch.stack([self(p, d) for p, d in zip(paths, domains, strict=True)]).numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# The plan
+
+
+@dataclass
+class VideoPlan:
+    """One video of the run: where its frames come from, its reference, where it goes."""
+
+    name: str  # output (synthetic) video id
+    source: VideoSource
+    assignment: Assignment
+    frame_names: list[str]  # the frames to make (all of the source's, or the first max_frames)
+    frame_numbers: list[int]
+    fps: float | None
+    record: VideoRecord
+    done: bool = False  # finished by an earlier run: skipped
+    style_index: int = -1  # row of RunPlan.style_codes (videos to make only)
+    crop: Crop | None = None  # found when the run starts (rank zero), see SynthesisData
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_names)
+
+
+@dataclass
+class RunPlan:
+    videos: list[VideoPlan]
+    kinds: list[str]  # writer kinds of every video: the main one, and mp4 with preview=true
+    style_codes: torch.Tensor  # (number of distinct references of videos to make, style_dim)
+    manifest: Manifest  # what the manifest says once the run starts
+    assignments: list[Assignment] = field(default_factory=list)
+
+    @property
+    def todo(self) -> list[VideoPlan]:
+        return [video for video in self.videos if not video.done]
+
+    @property
+    def skipped(self) -> list[VideoPlan]:
+        return [video for video in self.videos if video.done]
+
+
+def output_name(template: str, source: VideoSource, assignment: Assignment) -> str:
+    name = template.format(
+        video=source.video_id,
+        participant=source.participant,
+        reference=assignment.reference.stem,
+        domain=assignment.domain,
+    )
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"video_name={template!r} gives the invalid output name {name!r}")
+    return name
+
+
+def _check_checkpoint(previous: Manifest | None, checkpoint: dict, untrained: bool, where: Path):
+    """Refuse to mix outputs of different networks in one folder."""
+    if previous is None or not previous.done():
+        return
+    same = previous.checkpoint.get("sha256") == checkpoint.get("sha256")
+    if not same or previous.untrained != untrained:
+        raise ValueError(
+            f"{where} records {len(previous.done())} video(s) made with checkpoint "
+            f"{previous.checkpoint.get('path')} (sha256 {previous.checkpoint.get('sha256')}), but "
+            f"this run uses {checkpoint.get('path')} (sha256 {checkpoint.get('sha256')}); use a "
+            "new output_dir, or delete the old outputs first"
+        )
+
+
+def _new_record(
+    cfg: DictConfig, source: VideoSource, assignment: Assignment, output: SynthesisOutput, name
+) -> VideoRecord:
+    return VideoRecord(
+        source_video=source.video_id,
+        participant=source.participant,
+        source=str(source.path),
+        reference=str(assignment.reference),
+        domain=int(assignment.domain),
+        strategy=assignment.strategy,
+        frames=0,
+        source_frames=len(source) + len(source.skipped),
+        skipped_source_frames=list(source.skipped),
+        crop=str(output.crop_path(name)),
+        crop_mode=str(cfg.crop),
+        untrained=cfg.ckpt is None,
+    )
+
+
+def _finished(
+    video: VideoPlan, previous: VideoRecord | None, kinds: list[str], output: SynthesisOutput
+) -> bool:
+    """Whether an earlier run already made this video with the same reference and domain."""
+    if previous is None or not output.is_complete(video.name, kinds, video.frame_names):
+        return False
+    reference, domain = str(video.assignment.reference), int(video.assignment.domain)
+    if (previous.reference, previous.domain) != (reference, domain):
+        raise ValueError(
+            f"{output.manifest_path}: video {video.name} was made with reference "
+            f"{previous.reference} (domain {previous.domain}), but this run gives it {reference} "
+            f"(domain {domain}); use a new output_dir or delete {video.name}'s outputs"
+        )
+    return True
+
+
+def plan_videos(
+    cfg: DictConfig,
+    sources: Sequence[VideoSource],
+    nets: Munch,
+    checkpoint: dict,
+    untrained: bool,
+    output: SynthesisOutput,
+    kinds: list[str],
+    detector=None,
+) -> RunPlan:
+    """Decide the whole run without writing anything; raise on anything that would be refused."""
+    from hydra.utils import instantiate
+
+    previous = output.read_manifest()
+    _check_checkpoint(previous, checkpoint, untrained, output.manifest_path)
+    img_size = int(nets.config.img_size)
+    style = StyleCodes(nets.style_encoder, img_size, str(cfg.reference_crop), detector)
+    assignments = select_references(
+        instantiate(cfg.reference),
+        [VideoInfo(s.video_id, s.participant) for s in sources],
+        encode_style=style.encode_many,
+        num_domains=int(nets.config.num_domains),
+    )
+    names = [
+        output_name(str(cfg.video_name), s, a) for s, a in zip(sources, assignments, strict=True)
+    ]
+    if len(set(names)) != len(names):
+        raise ValueError(f"video_name={cfg.video_name!r} gives several videos the same name")
+
+    limit = None if cfg.max_frames is None else int(cfg.max_frames)
+    videos, codes, index_of = [], [], {}
+    for source, assignment, name in zip(sources, assignments, names, strict=True):
+        record = _new_record(cfg, source, assignment, output, name)
+        video = VideoPlan(
+            name,
+            source,
+            assignment,
+            list(source.frame_names[:limit]),
+            list(source.frame_numbers[:limit]),
+            float(cfg.fps) if cfg.fps is not None else source.fps,
+            record,
+        )
+        record.frames = video.num_frames
+        earlier = previous.videos.get(name) if previous is not None else None
+        video.done = _finished(video, earlier, kinds, output)
+        if video.done:
+            video.record = earlier
+        else:
+            key = (str(assignment.reference), int(assignment.domain))
+            if key not in index_of:
+                index_of[key] = len(codes)
+                codes.append(style(assignment.reference, assignment.domain))
+            video.style_index = index_of[key]
+        videos.append(video)
+
+    manifest = previous or Manifest()
+    manifest.config = config_record(cfg, nets)
+    manifest.checkpoint = checkpoint
+    manifest.untrained = untrained
+    for video in videos:
+        if video.done:
+            video.record.status = "done"
+        manifest.videos[video.name] = video.record
+    style_codes = torch.stack(codes) if codes else torch.zeros(0, int(nets.config.style_dim))
+    return RunPlan(videos, kinds, style_codes, manifest, assignments)
