@@ -155,6 +155,8 @@ def event_flow(
     images = {}
     if keep_images:
         images = {
+            "original_onset": original_onset,
+            "synthetic_onset": synthetic_onset,
             "original_apex": original_apex,
             "synthetic_apex": synthetic_apex,
             "flow_original": flow_original,

@@ -122,3 +122,16 @@ def warping_error(first: np.ndarray, second: np.ndarray, flow: np.ndarray) -> fl
     if not inside.any():
         return float("nan")
     return float(np.abs(first_gray - warped)[inside].mean())
+
+
+def colour_wheel(size: int = 101) -> np.ndarray:
+    """The key of :func:`flow_to_rgb` as an RGBA image: the flow at each pixel of a disk is the
+    pixel's offset from the centre, so hue shows direction and brightness length (centre black,
+    rim full); outside the disk is transparent."""
+    centre = (size - 1) / 2
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    field = np.stack([xs - centre, ys - centre], axis=-1)
+    radius = np.linalg.norm(field, axis=-1)
+    rgb = flow_to_rgb(field, max_magnitude=centre)
+    alpha = np.where(radius <= centre + 0.5, 255, 0).astype(np.uint8)
+    return np.dstack([rgb, alpha])

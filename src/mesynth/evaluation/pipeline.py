@@ -110,8 +110,11 @@ def _curve_selection(
     else:
         # The AUs that move most in the originals show the most of the comparison.
         spread = {
-            au: np.nanmean(
-                [np.nanstd(stats.aligned_series(*tables[v], au, settings).original) for v in videos]
+            au: np.mean(
+                [
+                    np.std(series.original) if series.original.size else 0.0
+                    for series in (stats.aligned_series(*tables[v], au, settings) for v in videos)
+                ]
             )
             for au in aus
         }
@@ -132,6 +135,9 @@ def _statistics_figures(
     by_participant: pd.DataFrame,
     subsets: dict[str, pd.DataFrame],
     events_by_video: dict,
+    per_video: pd.DataFrame,
+    excluded: pd.DataFrame,
+    frame_numbers: dict[str, list[int]],
 ) -> dict[str, Path]:
     """Figures of the AU statistics (paper Figs. 3-5 and Table 1 as bars)."""
     dpi = int(cfg.figures.dpi)
@@ -144,16 +150,20 @@ def _statistics_figures(
             dpi,
         ),
     }
-    # Event spans in frame positions: onset to offset (or to the apex when the offset is unknown).
+    # Event spans in source frame numbers: onset to offset (to the apex when it is unknown).
     spans = {
-        video: [
-            (e.onset_index, e.apex_index, max(e.apex_index, e.onset_index + e.offset - e.onset))
-            for e in events
-        ]
+        video: [(e.onset, e.apex, max(e.apex, e.offset)) for e in events]
         for video, events in events_by_video.items()
     }
     curves = _curve_selection(cfg, tables, aus, settings)
-    paths["au_curves"] = figures.au_curves(curves, spans, figure_dir / "au_curves.png", dpi)
+    paths["au_curves"] = figures.au_curves(
+        curves,
+        spans,
+        figure_dir / "au_curves.png",
+        dpi,
+        frame_numbers,
+        figures.curve_labels(per_video, excluded),
+    )
     for name, table in subsets.items():
         paths[f"subset_{name}"] = figures.subset_comparison(
             table, name, figure_dir / f"subset_{name}.png", dpi
@@ -333,6 +343,9 @@ def run(cfg: DictConfig) -> dict:
                 by_participant,
                 subsets,
                 events_by_video,
+                per_video,
+                excluded,
+                {pair.video_id: pair.frame_numbers() for pair in pairs or []},
             )
         )
 
