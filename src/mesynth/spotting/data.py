@@ -9,7 +9,6 @@ one estimated the same way (``fixed``, at the synthetic frame size).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,33 +63,26 @@ class SpottingInputs:
 
 
 def open_synthesis_output(root: Path) -> SyntheticOutput:
-    """Read one synthesis output (the ``output_dir`` of ``infer.py``).
-
-    The one place that knows the output's layout: sources, original ids, crops, manifest flags.
-    """
+    """Read one synthesis output (the ``output_dir`` of ``infer.py``): its finished videos,
+    their originals, crops and labels, and whether untrained networks made it."""
     from mesynth.evaluation.frames import open_synthetic
+    from mesynth.synthesis.output import OutputError
 
     synthetic = open_synthetic(root)
-    crops = {}
-    for name in synthetic.sources:
-        path = root / "crops" / f"{name}.json"
-        if path.is_file():
-            crops[name] = Crop.load(path)
-    untrained = False
-    manifest = root / "manifest.json"
-    if manifest.is_file():
-        try:
-            untrained = bool(json.loads(manifest.read_text()).get("untrained"))
-        except ValueError as error:
-            raise EvaluationInputError(
-                f"{manifest} is not valid JSON ({error}); re-run infer.py into {root}"
-            ) from error
-    annotations = root / "annotations.csv"
+    output = synthetic.output
+    if output is None:  # a plain dataset folder: ids as the originals', frames not cropped
+        return SyntheticOutput(root, synthetic.sources, synthetic.source_video, {}, False, [], None)
+    try:
+        crops = {name: output.crop(name) for name in synthetic.sources}
+        untrained = output.untrained()
+    except OutputError as error:
+        raise EvaluationInputError(str(error)) from error
+    annotations = output.annotations_path
     return SyntheticOutput(
         root,
         synthetic.sources,
         synthetic.source_video,
-        crops,
+        {name: crop for name, crop in crops.items() if crop is not None},
         untrained,
         synthetic.unfinished,
         annotations if annotations.is_file() else None,
