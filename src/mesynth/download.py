@@ -560,7 +560,7 @@ def _fetch_once(
                 initial=offset,
                 unit="B",
                 unit_scale=True,
-                unit_divisor=1024,
+                unit_divisor=1000,  # the same MB as `--list`
                 desc=label,
                 disable=not progress,
             ) as bar,
@@ -832,7 +832,7 @@ def _validate_cached(
     record = _record(path, spec, wing)
     if cache.is_valid(key, record):
         return
-    log.info("checking %s (remembered once it passes)", path)
+    log.info("checking %s", path)
     validate(path, spec.check, spec.size, wing)
     if _record(path, spec, wing) == record:  # not changed while it was being read
         cache.remember_valid(key, record)
@@ -1259,7 +1259,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dir", help="checkpoint folder (default: dirs.checkpoints, ./checkpoints)"
     )
-    parser.add_argument("--data-dir", help="dataset folder (default: dirs.data, ./data)")
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="dataset folder (default: dirs.data, ./data)"
+    )
     parser.add_argument(
         "--config", help=f"download config merged over conf/download.yaml (or {CONFIG_ENV})"
     )
