@@ -165,10 +165,17 @@ def _estimated_crop(source, size: int, crops_dir: Path) -> Crop:
         saved = Crop.load(path)
         if saved.output_size == size and saved.source_size == tuple(source.frame_size):
             return saved
-    from mesynth.faces.align import estimate_crop
+    from mesynth.faces.align import FaceNotFoundError, estimate_crop
 
     log.info("video %s: no saved crop, estimating a fixed %d px face crop", source.video_id, size)
-    crop = estimate_crop(source, "fixed", size, progress=False)
+    try:
+        crop = estimate_crop(source, "fixed", size, progress=False)
+    except FaceNotFoundError as error:
+        raise EvaluationInputError(
+            f"{error}. Video {source.video_id} has no crop saved by synthesis and none could be "
+            "estimated; synthesise it too, or set spotting.original_crop=none if the original "
+            "frames are face crops already"
+        ) from error
     crop.save(path)
     return crop
 
