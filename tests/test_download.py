@@ -863,6 +863,11 @@ def test_user_facing_errors_exit_2_without_traceback(
         "bad config": (["afhq", "--config", str(broken)], [str(broken)]),
         "missing config": (["--config", str(tmp_path / "nope.yaml")], ["nope.yaml", "--config"]),
         "unknown name": (["afhq-v3", "--config", str(config_path)], ["afhq-v3", "available:"]),
+        "missing source": (
+            ["afhq", "--config", str(config_path), "--dir", str(tmp_path / "other")]
+            + ["--url", str(tmp_path / "nowhere.ckpt")],
+            ["nowhere.ckpt", "no such file", "check the path given by --url"],
+        ),
     }
     for what, (argv, named) in cases.items():
         assert dl.main([*argv, "--no-progress"]) == 2, what

@@ -625,6 +625,11 @@ def fetch(
                 on_total=on_total,
             )
         except _Unreachable as err:
+            if not reached and _is_local(url):
+                raise UnreachableError(
+                    f"cannot read {url} for {label} ({err}); check the path given by --url or "
+                    "in the download config"
+                ) from None
             if not reached:
                 raise UnreachableError(
                     f"cannot reach {url} for {label} ({err}). {_MIRROR_HINT}"
