@@ -42,16 +42,17 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.flop_counter import FlopCounterMode
 
+from mesynth.config import conf_dir
 from mesynth.faces.align import FaceNotFoundError, estimate_crop
 from mesynth.faces.crop import Crop
 from mesynth.nets import build_nets
+from mesynth.synthesis.output import SynthesisOutput, VideoRecord
 from mesynth.synthesis.pipeline import make_trainer, speed_settings
+from mesynth.synthesis.plan import VideoPlan, images_to_tensor
 from mesynth.synthesis.predict import (
     SynthesisData,
     SynthesisModule,
     SynthesisWriter,
-    VideoJob,
-    images_to_tensor,
     tensor_to_images,
 )
 from mesynth.synthesis.references import prepare_reference
@@ -184,7 +185,7 @@ def run_naive(nets, source, crop, reference, frames, out_dir, device) -> dict:
     ref = images_to_tensor(torch.from_numpy(reference)[None]).contiguous().to(device)
     domain = torch.zeros(1, dtype=torch.long, device=device)
     writer = open_writer(
-        "png", out_dir, "naive", source.frame_names[:frames], source.fps, (IMG_SIZE,) * 2
+        "png", out_dir / "naive", source.frame_names[:frames], source.fps, (IMG_SIZE,) * 2
     )
     start = time.perf_counter()
     with torch.no_grad():
@@ -236,7 +237,33 @@ class FirstBatch(L.Callback):
             self.time = time.perf_counter()
 
 
-def run_pipeline(module, job: VideoJob, args, out_dir: Path) -> dict:
+def video_plan(name: str, source, crop: Crop, frames: int) -> VideoPlan:
+    """One video to make, as infer.py plans it (style code 0, the crop already found)."""
+    record = VideoRecord(
+        name,
+        source.participant,
+        str(source.path),
+        "skimage:astronaut",
+        0,
+        "fixed",
+        frames,
+        len(source),
+    )
+    video = VideoPlan(
+        name,
+        source,
+        None,
+        source.frame_names[:frames],
+        source.frame_numbers[:frames],
+        source.fps,
+        record,
+        style_index=0,
+    )
+    video.crop = crop
+    return video
+
+
+def run_pipeline(module, video: VideoPlan, args, out_dir: Path) -> dict:
     """``trainer.predict`` exactly as ``infer.py`` sets it up, timed around the predict call.
 
     ``fps`` counts from the first batch's arrival to the last frame written (steady state);
@@ -244,7 +271,9 @@ def run_pipeline(module, job: VideoJob, args, out_dir: Path) -> dict:
     decoding the first batch), which a long video amortises.
     """
     accelerator = "gpu" if args.device == "cuda" else "cpu"
-    writer = SynthesisWriter(out_dir, ["png"], IMG_SIZE, queue_size=8, progress=False)
+    output = SynthesisOutput(out_dir)
+    png = {"png": {"compression": 1}}
+    writer = SynthesisWriter(output, png, queue_size=8, progress=False)
     first = FirstBatch()
     trainer_cfg = {
         "trainer": {"accelerator": accelerator, "devices": 1},
@@ -253,22 +282,26 @@ def run_pipeline(module, job: VideoJob, args, out_dir: Path) -> dict:
     trainer = make_trainer(OmegaConf.create(trainer_cfg), [writer, first])
     # One batch first, untimed: kernels warm, and with --compile the graphs built for this
     # calling context (a one-off per run, minutes on CPU, reported by the networks-only turn).
-    warm_job = VideoJob(
-        "warm-up", job.source, job.crop, job.frame_names[: args.batch_size], job.fps
-    )
-    warm_writer = SynthesisWriter(out_dir, ["png"], IMG_SIZE, progress=False)
+    warm = video_plan("warm-up", video.source, video.crop, args.batch_size)
+
+    def keep_crop(plan: VideoPlan) -> Crop:
+        return plan.crop
+
+    warm_writer = SynthesisWriter(output, png, queue_size=8, progress=False)
     make_trainer(OmegaConf.create(trainer_cfg), [warm_writer]).predict(
-        module, datamodule=SynthesisData([warm_job], args.batch_size, 0), return_predictions=False
+        module,
+        datamodule=SynthesisData([warm], output, keep_crop, args.batch_size, 0, 2),
+        return_predictions=False,
     )
-    data = SynthesisData([job], args.batch_size, args.num_workers)
+    data = SynthesisData([video], output, keep_crop, args.batch_size, args.num_workers, 2)
     start = time.perf_counter()
     trainer.predict(module, datamodule=data, return_predictions=False)
     end = time.perf_counter()
     return {
         "seconds": end - start,
         "startup_seconds": first.time - start,
-        "fps": job.num_frames / (end - first.time),
-        "fps_with_startup": job.num_frames / (end - start),
+        "fps": video.num_frames / (end - first.time),
+        "fps_with_startup": video.num_frames / (end - start),
     }
 
 
@@ -299,7 +332,12 @@ def main() -> None:
     device = torch.device(args.device)
     layout = args.channels_last if args.channels_last == "auto" else args.channels_last == "true"
     batch = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
-    args.batch_size, args.channels_last = speed_settings(batch, layout, device.type)
+    # `auto` as infer.py resolves it, from the same table in conf/infer.yaml.
+    speed = OmegaConf.create(
+        {"batch_size": batch, "channels_last": layout}
+        | {"auto": OmegaConf.load(conf_dir() / "infer.yaml").auto}
+    )
+    args.batch_size, args.channels_last = speed_settings(speed, device.type)
     torch.manual_seed(0)
     if args.ckpt:
         from mesynth.checkpoint import load_nets
@@ -349,7 +387,7 @@ def main() -> None:
         bf16=args.bf16,
         compile=args.compile,
     )
-    job = VideoJob("900_1", source, crop, source.frame_names[:frames], source.fps)
+    job = video_plan("900_1", source, crop, frames)
 
     # The three runs take turns, `repeats` times; the best of each is reported, so that a
     # passing load on a shared machine does not decide the comparison.
@@ -379,7 +417,7 @@ def main() -> None:
 
     outputs = tensor_to_images(images_to_tensor(images)).numpy()  # frames of the right shape
     with timed(stages, "write", torch.device("cpu")):
-        with open_writer("png", work / "write", "w", job.frame_names, 200.0, (IMG_SIZE,) * 2) as w:
+        with open_writer("png", work / "write" / "w", job.frame_names, 200.0, (IMG_SIZE,) * 2) as w:
             w.write(outputs)
 
     networks_gflops = flops_per_frame * networks["fps"]

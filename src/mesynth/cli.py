@@ -3,25 +3,48 @@
 Each composes the Hydra config of the same name from the repository's ``conf/`` and hands the
 result to ``mesynth.<area>.run(cfg)``. The top-level ``train.py``/``infer.py``/``evaluate.py``
 call these same functions, so both ways of starting a run are identical.
+
+An error the user can fix prints one block and exits with status 2 (a config Hydra cannot
+compose too); ``MESYNTH_DEBUG=1`` shows the traceback (see :mod:`mesynth.console`). Log lines
+go through tqdm, so they never land on a progress bar's line.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import hydra
 from omegaconf import DictConfig
 
 from mesynth.config import CONF_ENV, conf_dir
+from mesynth.console import USER_ERROR_EXIT, debugging, user_error_exit
 
 __all__ = ["CONF_ENV", "conf_dir", "evaluate_main", "infer_main", "train_main"]
 
 
 def _launch(config_name: str, runner: Callable[[DictConfig], object]) -> None:
-    def task(cfg: DictConfig) -> None:
-        runner(cfg)
+    started = []
 
-    hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=config_name)(task)()
+    def task(cfg: DictConfig) -> None:
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        started.append(True)
+        try:
+            with logging_redirect_tqdm():
+                runner(cfg)
+        except BaseException as error:
+            user_error_exit(error)
+            raise
+
+    try:
+        hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=config_name)(task)()
+    except SystemExit as exit_:
+        # Hydra reports a config it cannot compose (an unknown key or group option) in one
+        # block and exits 1; that is a user error like any other.
+        if exit_.code == 1 and not started and not debugging():
+            sys.exit(USER_ERROR_EXIT)
+        raise
 
 
 def train_main() -> None:
