@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -83,9 +82,7 @@ def test_fixed_missing_image_names_the_file(tmp_path: Path) -> None:
 def test_domain_outside_the_model_is_refused(tmp_path: Path) -> None:
     image = write_image(tmp_path / "ref.png")
     with pytest.raises(ValueError, match="domain 3 is outside"):
-        select(
-            {"strategy": "fixed", "path": str(image), "domain": 3}, VIDEOS, num_domains=2
-        )
+        select({"strategy": "fixed", "path": str(image), "domain": 3}, VIDEOS, num_domains=2)
 
 
 def test_per_participant_csv_and_json(tmp_path: Path) -> None:
@@ -98,9 +95,7 @@ def test_per_participant_csv_and_json(tmp_path: Path) -> None:
         "11,refs/d.png,1\n"
     )
     chosen = by_video(
-        select(
-            {"strategy": "per_participant", "mapping": str(csv_path), "domain": 0}, VIDEOS
-        )
+        select({"strategy": "per_participant", "mapping": str(csv_path), "domain": 0}, VIDEOS)
     )
     assert chosen["006_1"].reference == tmp_path / "refs" / "a.png"
     assert chosen["006_2"].reference == chosen["006_1"].reference
@@ -111,9 +106,7 @@ def test_per_participant_csv_and_json(tmp_path: Path) -> None:
     mapping = {"006": "refs/a.png", "007": {"reference": "refs/b.png", "domain": 1}}
     json_path.write_text(json.dumps(mapping))
     chosen = by_video(
-        select(
-            {"strategy": "per_participant", "mapping": str(json_path), "domain": 0}, VIDEOS[:3]
-        )
+        select({"strategy": "per_participant", "mapping": str(json_path), "domain": 0}, VIDEOS[:3])
     )
     assert (chosen["007_1"].reference.name, chosen["007_1"].domain) == ("b.png", 1)
     assert chosen["006_2"].domain == 0
@@ -124,9 +117,7 @@ def test_per_participant_missing_participant_is_an_error(tmp_path: Path) -> None
     mapping = tmp_path / "map.csv"
     mapping.write_text("participant,reference\n006,a.png\n")
     with pytest.raises(ValueError, match=r"no entry for participant\(s\) \['007'"):
-        select(
-            {"strategy": "per_participant", "mapping": str(mapping), "domain": 0}, VIDEOS
-        )
+        select({"strategy": "per_participant", "mapping": str(mapping), "domain": 0}, VIDEOS)
 
 
 def test_random_is_seeded_per_participant_and_without_replacement(pool: Path) -> None:
