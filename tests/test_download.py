@@ -721,7 +721,7 @@ def test_list_says_present_only_after_validation_and_caches_it(
     os.replace(replacement, afhq)
     os.utime(afhq, ns=(stamp, stamp + 1_000_000_000))
     assert listing(config_path, capsys)[str(afhq)].startswith("INVALID (11.1 MB): ")
-    os.utime(wing, ns=(stamp, stamp))
+    os.utime(wing, ns=(stamp, stamp - 10_000_000_000))  # surely not its current mtime
     listing(config_path, capsys)
     assert checked[6:] == [
         "wing.ckpt",
@@ -863,6 +863,10 @@ def test_user_facing_errors_exit_2_without_traceback(
         "bad config": (["afhq", "--config", str(broken)], [str(broken)]),
         "missing config": (["--config", str(tmp_path / "nope.yaml")], ["nope.yaml", "--config"]),
         "unknown name": (["afhq-v3", "--config", str(config_path)], ["afhq-v3", "available:"]),
+        "unwritable folder": (
+            ["afhq", "--config", str(config_path), "--dir", str(broken)],
+            ["cannot write", str(broken), "--dir"],
+        ),
         "missing source": (
             ["afhq", "--config", str(config_path), "--dir", str(tmp_path / "other")]
             + ["--url", str(tmp_path / "nowhere.ckpt")],
