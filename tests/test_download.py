@@ -908,3 +908,19 @@ def test_list_with_a_warm_cache_imports_no_heavy_library(server, payloads, tmp_p
     )
     assert done.stdout.strip().splitlines()[-1] == "HEAVY [] 0", done.stderr
     assert done.stdout.count("[present, ") == 4
+
+
+def test_config_is_found_through_the_shared_conf_dir(tmp_path, monkeypatch, capsys) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "train.yaml").write_text((REPO / "conf" / "train.yaml").read_text())
+    shipped = yaml.safe_load((REPO / "conf" / "download.yaml").read_text())
+    shipped["default"] = ["afhq"]
+    (conf / "download.yaml").write_text(yaml.safe_dump(shipped))
+    monkeypatch.setenv(CONF_ENV, str(conf))
+    assert dl.load_config().default == ("afhq",)
+
+    monkeypatch.setenv(CONF_ENV, str(tmp_path / "elsewhere"))
+    assert dl.main(["--list"]) == 2
+    err = capsys.readouterr().err
+    assert "elsewhere" in err and CONF_ENV in err and "Traceback" not in err
