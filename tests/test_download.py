@@ -896,6 +896,9 @@ def test_list_with_a_warm_cache_imports_no_heavy_library(server, payloads, tmp_p
     for name in ("afhq", "celeba-hq"):
         dl.download(name, config=config, progress=False)
     listing(config_path, capsys)  # warm
+    assert mesynth_main(["download", "--list", "afhq", "--config", str(config_path)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")]
+    assert [row.split("  [")[1].split("]")[0] for row in rows] == ["present, 22.2 MB"]
     probe = (
         "import sys; from mesynth.__main__ import main; "
         f"code = main(['download', '--list', '--config', {str(config_path)!r}]); "

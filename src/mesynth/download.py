@@ -1218,13 +1218,15 @@ def file_state(
     return f"missing, {_human(known) if known else 'size unknown'}", False
 
 
-def _print_listing(config: DownloadConfig) -> None:
+def _print_listing(config: DownloadConfig, names: Sequence[str] = ()) -> None:
+    """Both folders, then each entry (``names``, or all) with the state of its files."""
     print(f"checkpoint folder: {config.dirs.get(CHECKPOINTS)}  (--dir)")
     print(f"dataset folder:    {config.dirs.get(DATA)}  (--data-dir)")
     states: dict[tuple[str, str], str] = {}
     wing_of: dict[str, Path] = {}
     missing_wing: dict[str, str] = {}
-    for name in plan(list(config.entries), config):  # requirements first: they check the rest
+    shown = list(names) or list(config.entries)
+    for name in plan(shown, config):  # requirements first: they check the rest
         entry = config.entries[name]
         directory = config.dirs[entry.dir]
         wing = next((wing_of[r] for r in entry.requires if r in wing_of), None)
@@ -1241,7 +1243,7 @@ def _print_listing(config: DownloadConfig) -> None:
                     missing_wing[name] = (
                         f"{directory / spec.path} ({text.split(',')[0].split(':')[0]})"
                     )
-    for entry in config.entries.values():
+    for entry in (config.entries[name] for name in shown):
         print(f"\n{entry.name}: {entry.description}")
         for spec in entry.files:
             result = file_result(spec, config.dirs[entry.dir])
@@ -1289,7 +1291,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--list",
         action="store_true",
-        help="show every entry, where its files go, whether they are present and valid, sizes",
+        help="show each entry (the NAMEs given, or all): where its files go, whether they are "
+        "present and valid, their sizes",
     )
     parser.add_argument(
         "--best-effort",
@@ -1370,15 +1373,15 @@ def run_cli(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         config = with_dirs(load_config(args.config), args.dir, getattr(args, "data_dir", None))
+        unknown = [n for n in args.names if n not in config.entries]
+        if unknown:
+            raise ConfigError(f"unknown download {unknown}; available: {', '.join(config.entries)}")
         if args.list:
-            _print_listing(config)
+            _print_listing(config, list(dict.fromkeys(args.names)))
             return 0
         names = list(dict.fromkeys(args.names)) or list(config.default)
         if not names:
             raise ConfigError(f"nothing to fetch: name one of {', '.join(config.entries)}")
-        unknown = [n for n in names if n not in config.entries]
-        if unknown:
-            raise ConfigError(f"unknown download {unknown}; available: {', '.join(config.entries)}")
         _check_folders(args, names, config)
         if args.url and len(names) != 1:
             raise ConfigError("--url needs exactly one NAME")
