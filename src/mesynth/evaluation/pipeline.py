@@ -22,6 +22,7 @@ from mesynth.evaluation.common import (
     write_text,
 )
 from mesynth.evaluation.frames import VideoPair, open_pairs
+from mesynth.evaluation.outputs import remove_stale_outputs
 from mesynth.evaluation.report import Results, render
 from mesynth.evaluation.tracking import log_results
 
@@ -423,8 +424,14 @@ def run(cfg: DictConfig) -> dict:
         figures=figure_paths,
         notes=notes,
     )
-    for name, table in results.tables().items():
-        write_csv(output_dir / f"{name}.csv", table)
+    written = [
+        write_csv(output_dir / f"{name}.csv", table) for name, table in results.tables().items()
+    ]
+    # An earlier run's outputs of analyses that did not run (or wrote nothing) this time go.
+    remove_stale_outputs(
+        output_dir,
+        [*written, *figure_paths.values(), output_dir / "summary.json", output_dir / "report.md"],
+    )
     # Written last: a summary.json and report.md mean the evaluation finished.
     write_json(output_dir / "summary.json", summary)
     write_text(output_dir / "report.md", render(results, output_dir))
