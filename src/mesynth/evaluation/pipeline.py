@@ -383,7 +383,8 @@ def run(cfg: DictConfig) -> dict:
     smoothing = (
         "off"
         if not settings.smooth_window
-        else f"Savitzky-Golay window {settings.smooth_window}, order {settings.smooth_polyorder}"
+        else f"Savitzky-Golay window {settings.smooth_window}, order {settings.smooth_polyorder} "
+        "(failed frames interpolated first)"
     )
     report_settings = {
         "original_dir": str(original_dir),
