@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 FOLDS_TABLE = "spotting_folds"
 SUMMARY_TABLE = "spotting_summary"
 PREDICTIONS_PREFIX = "spotting_predictions_"
+# Every file the experiment may write, relative to output_dir (besides summary.json, report.md).
+SPOTTING_OUTPUTS = (
+    f"{FOLDS_TABLE}.csv",
+    f"{SUMMARY_TABLE}.csv",
+    f"{PREDICTIONS_PREFIX}*.csv",
+    "figures/spotting_*.png",
+)
 
 
 @dataclass
@@ -326,6 +333,23 @@ def render_section(
     return "\n".join(lines) + "\n"
 
 
+def remove_stale_spotting_outputs(output_dir: Path, written: list[Path]) -> list[Path]:
+    """Delete the files of :data:`SPOTTING_OUTPUTS` in ``output_dir`` that this run did not
+    write (logged); nothing else is touched."""
+    kept = {Path(path).resolve() for path in written}
+    removed = []
+    for pattern in SPOTTING_OUTPUTS:
+        for path in sorted(output_dir.glob(pattern)):
+            if path.is_file() and path.resolve() not in kept:
+                path.unlink()
+                removed.append(path)
+                log.info(
+                    "removed %s: a spotting output of an earlier run, not written by this run",
+                    path.relative_to(output_dir).as_posix(),
+                )
+    return removed
+
+
 class _Logged:
     """The shape :func:`mesynth.evaluation.tracking.log_results` logs."""
 
@@ -344,6 +368,7 @@ class _Logged:
 
 def run(cfg: DictConfig) -> dict:
     """Run the experiment and write its files to ``output_dir``; returns the summary entries."""
+    from mesynth.evaluation.outputs import remove_stale_outputs
     from mesynth.evaluation.tracking import log_results
 
     output_dir = Path(str(cfg.output_dir))
@@ -352,8 +377,13 @@ def run(cfg: DictConfig) -> dict:
         # A finished run's markers must not survive into a run that fails half-way.
         (output_dir / stale).unlink(missing_ok=True)
     results = evaluate(cfg)
-    for name, table in results.tables.items():
-        write_csv(output_dir / f"{name}.csv", table)
+    written = [write_csv(output_dir / f"{name}.csv", t) for name, t in results.tables.items()]
+    # An earlier run's files that this run does not make (other conditions or sets, an AU
+    # evaluation into the same folder) go, so the folder holds what its report describes.
+    made = [*written, *results.figures.values()]
+    made += [output_dir / "summary.json", output_dir / "report.md"]
+    remove_stale_outputs(output_dir, made)
+    remove_stale_spotting_outputs(output_dir, made)
     # Written last: summary.json and report.md mean the evaluation finished.
     write_json(output_dir / "summary.json", {"task": "spotting", "spotting": results.summary})
     write_text(output_dir / "report.md", "# mesynth evaluation\n\n" + results.report)
