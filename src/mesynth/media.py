@@ -96,8 +96,7 @@ def quick_check(path: Path) -> str | None:
     return integrity_problem(head, path.suffix.lower(), tail)
 
 
-def builtin_image(name: str) -> np.ndarray:
-    """An image shipped with scikit-image, e.g. ``astronaut``, as RGB uint8."""
+def _builtin_loader(name: str):
     import skimage.data
 
     loader = getattr(skimage.data, name, None)
@@ -106,10 +105,33 @@ def builtin_image(name: str) -> np.ndarray:
             f"{BUILTIN_PREFIX}{name}: scikit-image ships no image {name!r}; use e.g. "
             f"{BUILTIN_PREFIX}astronaut or a file path"
         )
-    image = np.asarray(loader())
+    return loader
+
+
+def builtin_image(name: str) -> np.ndarray:
+    """An image shipped with scikit-image, e.g. ``astronaut``, as RGB uint8."""
+    image = np.asarray(_builtin_loader(name)())
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     return np.ascontiguousarray(image[..., :3]).astype(np.uint8)
+
+
+def check_image(
+    path: str | Path,
+    what: str = "image",
+    fix: str = "replace the file",
+    error_type: type[MediaError] = MediaError,
+) -> None:
+    """Fail early and cheaply (no decoding) for a missing, empty or truncated image file."""
+    if str(path).startswith(BUILTIN_PREFIX):
+        _builtin_loader(str(path)[len(BUILTIN_PREFIX) :])
+        return
+    path = Path(path)
+    if not path.is_file():
+        raise error_type(f"{what} {path} not found; {fix}", path)
+    problem = quick_check(path)
+    if problem is not None:
+        raise error_type(f"{what} {path} is unreadable: {problem}; {fix}", path)
 
 
 def read_image(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -13,6 +12,7 @@ from omegaconf import DictConfig
 
 from mesynth.evaluation.common import INTENSITY_AUS
 from mesynth.faces.crop import Crop
+from mesynth.synthesis.output import Manifest, SynthesisOutput, VideoRecord
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -112,18 +112,25 @@ def write_synthesis_output(
     for name, frame in zip(frame_names, frames, strict=True):
         image = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
         cv2.imwrite(str(video_dir / f"{name}.png"), image)
-    crop.save(root / "crops" / f"{video_id}.json")
-    manifest = {
-        "version": 1,
-        "videos": {
-            video_id: {
-                "status": "done",
-                "source_video": source_video or video_id,
-                "frames": len(frames),
-            }
-        },
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest))
+    output = SynthesisOutput(root)
+    crop.save(output.crop_path(video_id))
+    source = source_video or video_id
+    record = VideoRecord(
+        source_video=source,
+        participant=source.split("_")[0],
+        source=str(root / "source" / source),
+        reference="skimage:astronaut",
+        domain=0,
+        strategy="fixed",
+        frames=len(frames),
+        source_frames=len(frames),
+        status="done",
+        frames_written=len(frames),
+    )
+    previous = output.read_manifest()
+    manifest = previous or Manifest(checkpoint={"path": None, "sha256": None})
+    manifest.videos[video_id] = record
+    output.write_manifest(manifest)
     if annotations is not None:
         annotations.to_csv(root / "annotations.csv", index=False)
     return root

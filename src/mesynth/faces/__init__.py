@@ -1,15 +1,7 @@
-"""Face detection, 68-point landmarks and the per-video crop."""
+"""Faces, one stack for synthesis and evaluation alike: detection and 68-point landmarks
+(:mod:`.landmarks`), the per-video crop (:mod:`.crop`, :mod:`.align`), landmark tracking
+through a video (:mod:`.tracking`) and face descriptors (:mod:`.descriptors`).
 
-from mesynth.faces.align import FaceNotFoundError, alignment_params, estimate_crop
-from mesynth.faces.crop import CROP_MODES, Crop
-from mesynth.faces.landmarks import LandmarkDetector, eye_aspect_ratio
-
-__all__ = [
-    "CROP_MODES",
-    "Crop",
-    "FaceNotFoundError",
-    "LandmarkDetector",
-    "alignment_params",
-    "estimate_crop",
-    "eye_aspect_ratio",
-]
+Import from the submodules; this package imports nothing, so that a light module (the crop
+reader, say) does not pay for dlib or tqdm.
+"""

@@ -466,7 +466,7 @@ class SynthesisWriter(BasePredictionWriter):
         self.overall = tqdm(total=total, desc=desc, unit="frame", disable=not show, position=0)
         self.video_bar: tqdm | None = None
         self.video_job: int | None = None
-        self.video_started = time.perf_counter()
+        self.video_started = time.time()  # tqdm's clock
 
     def write_on_batch_end(
         self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0
@@ -516,7 +516,7 @@ class SynthesisWriter(BasePredictionWriter):
             self.video_job = job
         self.video_bar.update(count)
         if self.video_bar.n >= self.video_bar.total:
-            self.video_started = time.perf_counter()
+            self.video_started = time.time()
         self.ranks.add(count)
         if not self.overall.disable:
             self.overall.update(self.ranks.total() - self.overall.n)

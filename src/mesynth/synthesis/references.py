@@ -19,13 +19,12 @@ from typing import ClassVar
 
 import cv2
 import numpy as np
-import pandas as pd
 from natsort import natsorted
 
 from mesynth.atomic import write_atomically
 from mesynth.config import to_plain
 from mesynth.faces.crop import Crop
-from mesynth.media import BUILTIN_PREFIX, IMAGE_SUFFIXES, is_image
+from mesynth.media import BUILTIN_PREFIX, IMAGE_SUFFIXES, check_image, is_image
 from mesynth.media import read_image as read_media_image
 
 log = logging.getLogger(__name__)
@@ -62,12 +61,24 @@ class PoolImage:
 # Reading reference images
 
 
+REFERENCE_FIX = "check the `reference.*` settings (path, pool, mapping) or replace the file"
+
+
+def _exists(path: str | Path) -> None:
+    if not str(path).startswith(BUILTIN_PREFIX) and not Path(path).is_file():
+        raise FileNotFoundError(f"reference image {path} not found; {REFERENCE_FIX}")
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """A reference image as uint8 (H, W, 3) RGB (``skimage:<name>`` for scikit-image's images)."""
-    fix = "check the `reference.*` settings (path, pool, mapping) or replace the file"
-    if not str(path).startswith(BUILTIN_PREFIX) and not Path(path).is_file():
-        raise FileNotFoundError(f"reference image {path} not found; {fix}")
-    return read_media_image(path, "reference image", fix)
+    _exists(path)
+    return read_media_image(path, "reference image", REFERENCE_FIX)
+
+
+def check_reference(path: str | Path) -> None:
+    """Fail now, naming the file, for a reference that cannot be read (without decoding it)."""
+    _exists(path)
+    check_image(path, "reference image", REFERENCE_FIX)
 
 
 REFERENCE_CROPS = ("none", "fixed", "tracked")
@@ -225,6 +236,8 @@ def read_mapping(path: str | Path, default_domain: int | None) -> dict[str, Pool
             f"reference mapping file {path} not found; set `reference.mapping` to a csv with "
             "columns participant,reference[,domain] or a json {participant: image}"
         )
+    import pandas as pd
+
     rows: list[tuple[object, object, object]] = []
     if path.suffix.lower() == ".json":
         data = json.loads(path.read_text())
@@ -274,6 +287,8 @@ def read_genders(
             f"participant metadata {path} not found; set `reference.metadata` to a csv/xlsx with "
             f"columns {participant_column!r} and {gender_column!r}"
         )
+    import pandas as pd
+
     if path.suffix.lower() in (".xlsx", ".xls"):
         table = pd.read_excel(path, dtype=str)
     else:
@@ -339,7 +354,7 @@ class FixedReference(ReferenceStrategy):
         self.path, self.domain = Path(str(path)), int(domain)
 
     def assign(self, videos, encode_style=None) -> list[Assignment]:
-        read_image(self.path)  # fail now, naming the file, rather than after the first video
+        check_reference(self.path)  # fail now, naming the file, rather than after the first video
         return [
             Assignment(v.video, v.participant, self.path, self.domain, self.name) for v in videos
         ]
@@ -367,7 +382,7 @@ class PerParticipantReference(ReferenceStrategy):
             )
         chosen = {v.participant: mapping[normalise_participant(v.participant)] for v in videos}
         for image in {image.path for image in chosen.values()}:
-            read_image(image)
+            check_reference(image)
         return [
             Assignment(
                 v.video,
