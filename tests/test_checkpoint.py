@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
@@ -208,3 +210,27 @@ def test_lightning_checkpoint_loads_the_ema_nets(small_nets, tmp_path):
     # The same function reads official files too.
     official = export_official(small_nets, tmp_path / "o_nets_ema.ckpt")
     _assert_same(_outputs(load_nets(official)), _outputs(small_nets)[:-1])
+
+
+def test_wing_file_keys_the_landmark_network_lacks_are_dropped_and_logged(
+    small_nets, tmp_path, caplog
+):
+    """As the reference loader: unknown weights are dropped (and said); missing ones are not."""
+    state = dict(small_nets.fan.state_dict())
+    state["m1.b1_4.bn1.weight"] = torch.ones(256)  # a later hourglass stack
+    state["extra_head.weight"] = torch.zeros(3, 3)  # anything else the network does not have
+    path = tmp_path / "wing.ckpt"
+    torch.save({"state_dict": state}, path)
+    with caplog.at_level(logging.INFO, logger="mesynth.checkpoint"):
+        fan = load_wing(path)
+    assert f"{path}: dropping 2 weights the landmark network does not have" in caplog.text
+    assert "m1.b1_4.bn1.weight" in caplog.text and "extra_head.weight" in caplog.text
+    for key, value in small_nets.fan.state_dict().items():
+        assert torch.equal(fan.state_dict()[key], value), key
+
+    del state["bn1.weight"]
+    torch.save({"state_dict": state}, path)
+    with pytest.raises(
+        CheckpointError, match=r"fan weights do not match.*missing 1 keys.*bn1.weight"
+    ):
+        load_wing(path)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -28,11 +30,6 @@ log = logging.getLogger(__name__)
 
 OFFICIAL_NETS = ("generator", "mapping_network", "style_encoder", "discriminator", "fan")
 EMA_NETS = ("generator", "mapping_network", "style_encoder")
-# Later hourglass stacks of a multi-stack landmark model; the released wing.ckpt may carry them
-# and only the first stack is used.
-EXTRA_STACK_KEY = re.compile(
-    r"^(m[1-9]\d*|top_m_[1-9]\d*|conv_last[1-9]\d*|bn_end[1-9]\d*|l[1-9]\d*|bl\d+|al\d+)\."
-)
 
 
 class CheckpointError(ValueError):
@@ -40,7 +37,13 @@ class CheckpointError(ValueError):
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """``torch.load`` on CPU with errors that name the file."""
+    """The dict a checkpoint holds, read on CPU without running any code it may carry.
+
+    Only tensors, numbers, strings and containers are accepted (``torch.load`` with
+    ``weights_only=True``): that is all the official StarGAN v2 files and mesynth's own hold.
+    Anything else (an object whose unpickling could run a command) is refused with a message
+    naming the file and the type; the file is never loaded a second, unrestricted way.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
@@ -51,21 +54,45 @@ def read_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes); download it again")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(_refused(path, error)) from None
     except Exception as error:  # noqa: BLE001 - torch raises many types for damaged files
-        if "weights_only" in str(error) or "Unsupported global" in str(error):
-            # Lightning checkpoints may hold config objects; they are our own files.
-            try:
-                data = torch.load(path, map_location="cpu", weights_only=False)
-            except Exception as inner:  # noqa: BLE001
-                raise CheckpointError(_damaged(path, inner)) from inner
-        else:
-            raise CheckpointError(_damaged(path, error)) from error
+        raise CheckpointError(_damaged(path, error)) from error
     if not isinstance(data, Mapping):
         raise CheckpointError(
             f"checkpoint {path} holds a {type(data).__name__}, expected a dict of state dicts "
             "(an official *_nets_ema.ckpt / *_nets.ckpt / wing.ckpt or a mesynth training .ckpt)"
         )
     return dict(data)
+
+
+def _refused(path: Path, error: pickle.UnpicklingError) -> str:
+    """Why the restricted unpickler stopped: the refused types (e.g. ``posix.system``) when it
+    met some, else the unpickler's own words (damage or a forbidden operation)."""
+    message = str(error)
+    names = set(re.findall(r"GLOBAL ([\w.]+)", message))
+    if names and zipfile.is_zipfile(path):
+        # Lists every offending type at once; it reads the pickle without running it.
+        names |= set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    if names:
+        return (
+            f"checkpoint {path} was refused: it holds {', '.join(sorted(names))}, a type that "
+            "neither official StarGAN v2 checkpoints nor mesynth checkpoints contain (they hold "
+            "tensors, numbers, strings and containers only), and unpickling it could run code. "
+            "Do not use this file; obtain the checkpoint again from its official source "
+            "(`mesynth download`) or from a mesynth training run"
+        )
+    # torch's message advises an unrestricted load, which is exactly what must not happen here.
+    detail = " ".join(
+        line.strip()
+        for line in message.splitlines()
+        if line.strip() and "weights_only" not in line and "torch.load" not in line
+    )
+    return (
+        f"checkpoint {path} could not be read safely ({detail or type(error).__name__}); the "
+        "file is damaged or holds something no StarGAN v2 or mesynth checkpoint holds - "
+        "download or copy it again"
+    )
 
 
 def _damaged(path: Path, error: Exception) -> str:
@@ -200,10 +227,17 @@ def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], name: str, 
         for key in expected:
             if key.endswith("num_batches_tracked") and key not in state:
                 state[key] = expected[key]
-        extra_stacks = [key for key in state if key not in expected and EXTRA_STACK_KEY.match(key)]
-        if extra_stacks:
-            log.info("%s: ignoring %d weights of unused hourglass stacks", path, len(extra_stacks))
-            for key in extra_stacks:
+        # As the reference's loader: weights the landmark network does not have (the released
+        # wing.ckpt carries later hourglass stacks) are dropped; missing ones stay an error.
+        extra = [key for key in state if key not in expected]
+        if extra:
+            log.info(
+                "%s: dropping %d weights the landmark network does not have, e.g. %s",
+                path,
+                len(extra),
+                extra[:3],
+            )
+            for key in extra:
                 del state[key]
     missing = [key for key in expected if key not in state]
     unexpected = [key for key in state if key not in expected]
