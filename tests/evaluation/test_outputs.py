@@ -7,7 +7,7 @@ import json
 import shutil
 
 from mesynth.evaluation import run
-from mesynth.evaluation.outputs import ANALYSIS_OUTPUTS, declared_outputs, remove_stale_outputs
+from mesynth.evaluation.outputs import analysis_outputs, declared_outputs, remove_stale_outputs
 from tests.evaluation.conftest import landmark_overrides
 from tests.evaluation.helpers import evaluation_config, make_csv_dataset
 
@@ -39,13 +39,14 @@ def test_only_declared_outputs_that_this_run_did_not_write_are_removed(tmp_path,
     assert any(
         m.startswith("removed temporal.csv: a temporal output of an earlier run") for m in messages
     )
-    assert set(ANALYSIS_OUTPUTS) == {
+    assert set(analysis_outputs()) == {
         "statistics",
-        "subsets",
         "figures",
         "flow",
         "temporal",
         "identity",
+        "spotting",
+        "report",
     }
 
 

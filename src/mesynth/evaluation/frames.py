@@ -128,7 +128,7 @@ def open_synthetic(root: Path) -> SyntheticSet:
                 unfinished.append(name)
     except OutputError as error:
         raise EvaluationInputError(str(error)) from error
-    if not sources:
+    if not sources and not unfinished:  # unfinished ones are reported by name by the caller
         raise EvaluationInputError(
             f"synthesis output {root} holds no finished videos (no <video>/ PNG folders or "
             "<video>.mkv files); run or finish `python infer.py` first"

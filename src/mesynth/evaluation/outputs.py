@@ -3,7 +3,7 @@
 A re-run into the same ``output_dir`` with an analysis turned off (or one that produced nothing
 this time, e.g. no subset or no figure) would otherwise leave the earlier run's files next to
 the new ones, and the folder would contradict its own report. Every file an analysis may write
-is declared here, relative to ``output_dir`` (``*`` stands for a name part, such as the subset's
+is declared by its analysis (:mod:`mesynth.evaluation.analyses`), relative to ``output_dir`` (``*`` stands for a name part, such as the subset's
 name); after a run, the declared files it did not write are removed and each removal is logged.
 Files that are not declared (caches such as ``au/``, W&B runs, anything of the user's) are never
 touched.
@@ -17,33 +17,22 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_OUTPUTS: dict[str, tuple[str, ...]] = {
-    "statistics": (
-        "per_video.csv",
-        "au_correlation_by_au.csv",
-        "au_correlation_by_participant.csv",
-        "excluded.csv",
-        "summary.json",
-        "report.md",
-    ),
-    "subsets": ("subset_*_by_au.csv",),
-    "figures": (
-        "figures/au_correlation_by_au.png",
-        "figures/participant_histograms.png",
-        "figures/au_curves.png",
-        "figures/subset_*.png",
-    ),
-    "flow": ("flow_events.csv", "figures/event_flow.png"),
-    "temporal": ("temporal.csv",),
-    "identity": ("identity.csv",),
-}
+# Written by every evaluation, whatever its analyses (last: they mean it finished).
+REPORT_OUTPUTS = ("summary.json", "report.md")
+
+
+def analysis_outputs() -> dict[str, tuple[str, ...]]:
+    """Every file each analysis may write (as the registry declares them), and the report."""
+    from mesynth.evaluation.analyses import declared_outputs as by_analysis
+
+    return {**by_analysis(), "report": REPORT_OUTPUTS}
 
 
 def declared_outputs(output_dir: Path) -> dict[Path, str]:
     """The declared outputs present in ``output_dir``, each with the analysis that writes it."""
     output_dir = Path(output_dir)
     found: dict[Path, str] = {}
-    for analysis, patterns in ANALYSIS_OUTPUTS.items():
+    for analysis, patterns in analysis_outputs().items():
         for pattern in patterns:
             for path in sorted(output_dir.glob(pattern)):
                 if path.is_file():
