@@ -9,12 +9,13 @@ from skimage.data import astronaut
 
 from mesynth.evaluation.au.landmarks import PROXY_AUS, au_proxies, proxy_table
 from mesynth.evaluation.au.openface_csv import read_openface_csv
-from mesynth.evaluation.face_models import LandmarkTracker, detect_landmarks
+from mesynth.faces.landmarks import LandmarkDetector
+from mesynth.faces.tracking import LandmarkTracker
 
 
 @pytest.fixture(scope="module")
 def face() -> np.ndarray:
-    landmarks = detect_landmarks(astronaut())
+    landmarks = LandmarkDetector().detect(astronaut())
     assert landmarks is not None
     return landmarks
 
@@ -91,12 +92,12 @@ def test_tracking_detects_rarely_and_matches_fresh_detection(demo_dir):
 
     source = open_sources(demo_dir / "frames")[0]
     frames = [frame for _, frame in source.iter_frames(0, 120)]
-    tracker = LandmarkTracker(detect_every=50, landmark_scale=2)
+    tracker = LandmarkTracker(LandmarkDetector(), detect_every=50, landmark_scale=2)
     tracked = list(tracker.track(frames))
     assert all(points is not None for points in tracked)
     assert tracker.detections == 3  # frames 0, 50 and 100
     for index in (10, 49, 75, 119):
-        fresh = detect_landmarks(frames[index])
+        fresh = LandmarkDetector().detect(frames[index])
         assert np.abs(tracked[index] - fresh).mean() < 1.0  # pixels, on a 256 px frame
 
 

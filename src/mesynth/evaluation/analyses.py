@@ -100,6 +100,14 @@ class Context:
         )
 
     @cached_property
+    def detector(self):
+        """The face detector and landmark model of ``faces`` (loaded on first use)."""
+        from mesynth.config import to_plain
+        from mesynth.faces.landmarks import LazyDetector
+
+        return LazyDetector(**to_plain(self.cfg.faces))
+
+    @cached_property
     def backend(self):
         from mesynth.evaluation.au import build_backend
 
@@ -488,7 +496,12 @@ class EventFlow(Analysis):
         for event in tqdm(events, desc="event flow", unit="event"):
             keep = cfg.figures.enabled and len(rendered) < int(cfg.flow.max_figures)
             flow = event_flow(
-                pair_of[event.video], event, _farneback(cfg), float(cfg.flow.min_magnitude), keep
+                pair_of[event.video],
+                event,
+                _farneback(cfg),
+                float(cfg.flow.min_magnitude),
+                keep,
+                ctx.detector,
             )
             rows.append(flow.row)
             if keep:
@@ -606,6 +619,7 @@ class Identity(Analysis):
                 int(settings.frames_per_video),
                 float(settings.threshold),
                 references.get(pair.video_id, pair.reference),
+                ctx.detector,
             )
             for pair in tqdm(ctx.analysed_pairs, desc="identity", unit="video")
         ]

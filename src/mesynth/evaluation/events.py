@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from mesynth.evaluation.common import EvaluationInputError
-from mesynth.evaluation.face_models import detect_landmarks, face_mask
 from mesynth.evaluation.flow import FarnebackParams, farneback, flow_agreement
 from mesynth.evaluation.frames import VideoPair
+from mesynth.faces.landmarks import face_mask
 
 log = logging.getLogger(__name__)
 
@@ -126,15 +126,21 @@ def event_flow(
     params: FarnebackParams,
     min_magnitude: float = 0.05,
     keep_images: bool = False,
+    detector=None,
 ) -> EventFlow:
-    """Onset -> apex flow on both sides of one event, compared inside the face."""
+    """Onset -> apex flow on both sides of one event, compared inside the face (found in the
+    original onset frame by ``detector``, a :class:`mesynth.faces.landmarks.LandmarkDetector`)."""
     original_onset = pair.original_frame(event.onset_index)
     original_apex = pair.original_frame(event.apex_index)
     synthetic_onset = pair.synthetic_frame(event.onset_index)
     synthetic_apex = pair.synthetic_frame(event.apex_index)
     flow_original = farneback(original_onset, original_apex, params)
     flow_synthetic = farneback(synthetic_onset, synthetic_apex, params)
-    landmarks = detect_landmarks(original_onset)
+    if detector is None:
+        from mesynth.faces.landmarks import LandmarkDetector
+
+        detector = LandmarkDetector()
+    landmarks = detector.detect(original_onset)
     if landmarks is None:
         mask, region = None, "full frame (no face found)"
     else:

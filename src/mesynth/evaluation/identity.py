@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from mesynth.evaluation.common import EvaluationInputError
-from mesynth.evaluation.face_models import face_descriptor
 from mesynth.evaluation.frames import VideoPair
+from mesynth.faces.descriptors import face_descriptor
+from mesynth.faces.sampling import sample_indices
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +28,9 @@ IDENTITY_COLUMNS = [
 REFERENCE_COLUMNS = ("reference", "reference_path", "path", "image")
 
 
-def sample_indices(n_frames: int, count: int) -> list[int]:
-    """``count`` frame indices spread evenly over a video (fewer for a short one)."""
-    if n_frames <= 0 or count <= 0:
-        return []
-    return sorted(
-        set(np.round(np.linspace(0, n_frames - 1, min(count, n_frames))).astype(int).tolist())
-    )
-
-
-def mean_descriptor(frames: list[np.ndarray]) -> tuple[np.ndarray | None, int]:
+def mean_descriptor(frames: list[np.ndarray], detector) -> tuple[np.ndarray | None, int]:
     """Mean descriptor over the frames where a face was found, and how many those were."""
-    found = [d for d in (face_descriptor(frame) for frame in frames) if d is not None]
+    found = [d for d in (face_descriptor(frame, detector) for frame in frames) if d is not None]
     return (np.mean(found, axis=0), len(found)) if found else (None, 0)
 
 
@@ -84,15 +76,27 @@ def reference_image(reference: str, video: str) -> np.ndarray:
 
 
 def identity_distances(
-    pair: VideoPair, frames_per_video: int, threshold: float, reference: str | None = None
+    pair: VideoPair,
+    frames_per_video: int,
+    threshold: float,
+    reference: str | None = None,
+    detector=None,
 ) -> dict:
-    """Descriptor distances of one video: original vs synthetic, synthetic vs reference."""
+    """Descriptor distances of one video: original vs synthetic, synthetic vs reference.
+
+    ``detector`` (a :class:`mesynth.faces.landmarks.LandmarkDetector`) finds the face to follow.
+    """
+    if detector is None:
+        from mesynth.faces.landmarks import LandmarkDetector
+
+        detector = LandmarkDetector()
     indices = sample_indices(len(pair), frames_per_video)
-    original, n_original = mean_descriptor([pair.original_frame(i) for i in indices])
-    synthetic, n_synthetic = mean_descriptor([pair.synthetic_frame(i) for i in indices])
+    original, n_original = mean_descriptor([pair.original_frame(i) for i in indices], detector)
+    synthetic, n_synthetic = mean_descriptor([pair.synthetic_frame(i) for i in indices], detector)
     reference_descriptor = None
     if reference is not None:
-        reference_descriptor = face_descriptor(reference_image(reference, pair.video_id))
+        image = reference_image(reference, pair.video_id)
+        reference_descriptor = face_descriptor(image, detector)
         if reference_descriptor is None:
             log.warning("no face found in the reference image %s", reference)
     distance = _distance(original, synthetic)

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from mesynth.faces.crop import CROP_MODES, Crop
 from mesynth.faces.landmarks import EYE_LEFT, EYE_RIGHT, STABLE, LandmarkDetector
+from mesynth.faces.sampling import sample_indices
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +86,11 @@ def _median_params(params: np.ndarray) -> np.ndarray:
     return median
 
 
-def sample_indices(length: int, num_samples: int) -> list[int]:
-    """``num_samples`` frame indices spread evenly over a video of ``length`` frames."""
-    if length <= 0:
-        return []
-    count = max(1, min(int(num_samples), length))
-    return sorted({int(round(v)) for v in np.linspace(0, length - 1, count)})
+def frames_without(found: Sequence[int], length: int) -> list[int]:
+    """The frame indices below ``length`` that are not in ``found`` (linear time)."""
+    present = np.zeros(length, dtype=bool)
+    present[np.asarray(found, dtype=np.int64)] = True
+    return np.flatnonzero(~present).tolist()
 
 
 def _no_face_error(source, frames: int) -> FaceNotFoundError:
@@ -220,7 +220,7 @@ def _tracked_crop(source, output_size, smoothing, detector, progress) -> Crop:
         per_frame[index, 2] = reference_params[2] * scale
         per_frame[index, 3] = reference_params[3] + rotation
 
-    missing = [i for i in range(length) if i not in set(found)]
+    missing = frames_without(found, length)
     frames = np.arange(length)
     for column in range(4):
         per_frame[:, column] = np.interp(frames, found, per_frame[found, column])

@@ -146,11 +146,15 @@ class LandmarkDetector:
             faces.append((box / scale, float(score)))
         return faces
 
+    def shape_in_box(self, image: np.ndarray, box: np.ndarray):
+        """dlib's shape (``full_object_detection``) of the face in ``box`` (left, top, right,
+        bottom) of a grey or RGB image, as dlib's descriptor model takes it."""
+        left, top, right, bottom = (int(round(v)) for v in box)
+        return self._predictor(image, self._dlib.rectangle(left, top, right, bottom))
+
     def landmarks_in_box(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
         """The 68 landmarks ``(68, 2)`` (x, y) of the face in ``box`` (left, top, right, bottom)."""
-        grey = to_grey(frame)
-        left, top, right, bottom = (int(round(v)) for v in box)
-        shape = self._predictor(grey, self._dlib.rectangle(left, top, right, bottom))
+        shape = self.shape_in_box(to_grey(frame), box)
         return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
 
     def detect(self, frame: np.ndarray, near: np.ndarray | None = None) -> np.ndarray | None:
@@ -184,8 +188,34 @@ class LazyDetector:
             self._detector = LandmarkDetector(**self.settings)
         return self._detector
 
+    @property
+    def choose(self) -> str:
+        return self.detector.choose
+
     def detect(self, frame: np.ndarray, near: np.ndarray | None = None) -> np.ndarray | None:
         return self.detector.detect(frame, near=near)
+
+    def detect_faces(self, frame: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        return self.detector.detect_faces(frame)
+
+    def landmarks_in_box(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+        return self.detector.landmarks_in_box(frame, box)
+
+    def shape_in_box(self, image: np.ndarray, box: np.ndarray):
+        return self.detector.shape_in_box(image, box)
+
+
+def inter_ocular(landmarks: np.ndarray) -> float:
+    """Distance between the two eye centres (points 36-41 and 42-47)."""
+    return float(np.linalg.norm(landmarks[EYE_RIGHT].mean(0) - landmarks[EYE_LEFT].mean(0)))
+
+
+def face_mask(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Boolean (H, W) mask of the landmarks' convex hull (brows to chin)."""
+    mask = np.zeros(size, dtype=np.uint8)
+    hull = cv2.convexHull(np.round(landmarks).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 1)
+    return mask.astype(bool)
 
 
 def eye_aspect_ratio(landmarks: np.ndarray) -> float:

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from mesynth.config import to_plain
 from mesynth.evaluation.au.base import (
     SIDES,
     AUInputs,
@@ -48,8 +49,9 @@ from mesynth.evaluation.au.base import (
     pair_key,
 )
 from mesynth.evaluation.common import EvaluationInputError, intensity_column, write_csv
-from mesynth.evaluation.face_models import LandmarkTracker
 from mesynth.evaluation.frames import VideoPair
+from mesynth.faces.landmarks import LazyDetector
+from mesynth.faces.tracking import LandmarkTracker
 
 log = logging.getLogger(__name__)
 
@@ -160,22 +162,19 @@ class LandmarkBackend:
     needs_frames = True
 
     def __init__(
-        self,
-        cache_dir: str | Path,
-        detect_every: int = 50,
-        upsample: int = 1,
-        landmark_scale: int = 2,
+        self, cache_dir: str | Path, detect_every: int, landmark_scale: int, faces: dict
     ) -> None:
         self.cache_dir = Path(cache_dir)
         self.detect_every = int(detect_every)
-        self.upsample = int(upsample)
         self.landmark_scale = int(landmark_scale)
+        self.faces = dict(to_plain(faces))
+        self.detector = LazyDetector(**self.faces)
 
     def _key(self, pair: VideoPair, side: str) -> dict:
         settings = {
             "detect_every": self.detect_every,
-            "upsample": self.upsample,
             "landmark_scale": self.landmark_scale,
+            "faces": self.faces,
         }
         return {"backend": self.name, **settings, **pair_key(pair, side)}
 
@@ -186,7 +185,7 @@ class LandmarkBackend:
         if cache_is_valid(path, key):
             log.info("%s %s: reusing %s", pair.video_id, side, path)
             return path
-        tracker = LandmarkTracker(self.detect_every, self.upsample, self.landmark_scale)
+        tracker = LandmarkTracker(self.detector, self.detect_every, self.landmark_scale)
         frames = (frame for _, frame in pair.frames(side))
         progress = tqdm(
             frames,

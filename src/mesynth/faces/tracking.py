@@ -1,80 +1,25 @@
-"""dlib's face detector, 68-point landmarks and face descriptors, as evaluation uses them.
+"""68-point landmarks through a whole video: detect now and then, track in between.
 
-The models ship with the ``face_recognition_models`` package; nothing is downloaded. Faces are
-found with dlib's HOG frontal-face detector. For long videos the detector runs once every
-``detect_every`` frames and the landmarks are tracked in between (the next search box follows
-the previous frame's landmarks), which makes landmarking a 200 fps video affordable.
+For long videos the face detector runs once every ``detect_every`` frames and the landmarks are
+followed in between (the next search box follows the previous frame's landmarks), which makes
+landmarking a 200 fps video affordable. Detection and the face to follow are those of
+:class:`mesynth.faces.landmarks.LandmarkDetector`, as everywhere else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from functools import cache
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from mesynth.evaluation.common import EvaluationInputError
-from mesynth.faces.landmarks import model_file, to_grey
-
-PREDICTOR_68 = "shape_predictor_68_face_landmarks.dat"
-DESCRIPTOR_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
-
-
-def model_path(filename: str) -> Path:
-    """Path of a model file shipped by ``face_recognition_models``."""
-    try:
-        return model_file(filename)
-    except FileNotFoundError as error:
-        raise EvaluationInputError(str(error)) from error
-
-
-@cache
-def _detector():
-    import dlib
-
-    return dlib.get_frontal_face_detector()
-
-
-@cache
-def _predictor():
-    import dlib
-
-    return dlib.shape_predictor(str(model_path(PREDICTOR_68)))
-
-
-@cache
-def _recogniser():
-    import dlib
-
-    return dlib.face_recognition_model_v1(str(model_path(DESCRIPTOR_MODEL)))
-
-
-def detect_face(image: np.ndarray, upsample: int = 1):
-    """The largest face box dlib's HOG detector finds (a ``dlib.rectangle``), or None."""
-    boxes = _detector()(image, upsample)
-    if len(boxes) == 0:
-        return None
-    return max(boxes, key=lambda box: box.width() * box.height())
-
-
-def landmarks_in_box(image: np.ndarray, box) -> np.ndarray:
-    """68 (x, y) landmarks inside a face box."""
-    shape = _predictor()(image, box)
-    return np.array([(point.x, point.y) for point in shape.parts()], dtype=np.float64)
-
-
-def detect_landmarks(frame: np.ndarray, upsample: int = 1) -> np.ndarray | None:
-    """68 landmarks of the largest face of one frame, or None when no face is found."""
-    gray = to_grey(frame)
-    box = detect_face(gray, upsample)
-    return None if box is None else landmarks_in_box(gray, box)
-
-
-def inter_ocular(landmarks: np.ndarray) -> float:
-    """Distance between the two eye centres (points 36-41 and 42-47)."""
-    return float(np.linalg.norm(landmarks[42:48].mean(0) - landmarks[36:42].mean(0)))
+from mesynth.faces.landmarks import (
+    LandmarkDetector,
+    LazyDetector,
+    choose_face,
+    inter_ocular,
+    to_grey,
+)
 
 
 class LandmarkTracker:
@@ -89,18 +34,18 @@ class LandmarkTracker:
 
     def __init__(
         self,
+        detector: LandmarkDetector | LazyDetector,
         detect_every: int = 50,
-        upsample: int = 1,
         landmark_scale: int = 2,
         box_tolerance: float = 0.08,
         max_scale_change: float = 0.3,
     ):
         if detect_every < 1:
-            raise EvaluationInputError(f"au.detect_every must be >= 1, got {detect_every}")
+            raise ValueError(f"au.detect_every must be >= 1, got {detect_every}")
         if landmark_scale < 1:
-            raise EvaluationInputError(f"au.landmark_scale must be >= 1, got {landmark_scale}")
+            raise ValueError(f"au.landmark_scale must be >= 1, got {landmark_scale}")
+        self.detector = detector
         self.detect_every = detect_every
-        self.upsample = upsample
         self.landmark_scale = landmark_scale
         self.box_tolerance = box_tolerance
         self.max_scale_change = max_scale_change
@@ -110,13 +55,10 @@ class LandmarkTracker:
     def _fit(self, gray: np.ndarray, box: np.ndarray) -> np.ndarray:
         # dlib returns whole-pixel landmarks; fitting on an enlarged frame gives finer steps
         # (on 256 px faces one pixel is ~2% of the eye distance, as large as a micro-expression).
-        import dlib
-
         scale = self.landmark_scale
         if scale > 1:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-        left, top, right, bottom = (int(round(v * scale)) for v in box)
-        points = landmarks_in_box(gray, dlib.rectangle(left, top, right, bottom))
+        points = self.detector.landmarks_in_box(gray, np.asarray(box, dtype=np.float64) * scale)
         return (points + 0.5) / scale - 0.5  # back through the resize's pixel-centre mapping
 
     def _place(self, box: np.ndarray) -> None:
@@ -128,10 +70,10 @@ class LandmarkTracker:
 
     def _detect(self, gray: np.ndarray) -> np.ndarray | None:
         self.detections += 1
-        found = detect_face(gray, self.upsample)
-        if found is None:
+        faces = self.detector.detect_faces(gray)
+        if not faces:
             return None
-        box = np.array([found.left(), found.top(), found.right(), found.bottom()], dtype=np.float64)
+        box = np.round(choose_face(faces, self.detector.choose))
         # How the detector's box sits around the landmarks, to place later boxes the same way.
         landmarks = self._fit(gray, box)
         low, high = landmarks.min(0), landmarks.max(0)
@@ -176,23 +118,3 @@ class LandmarkTracker:
             since_detection += 1
             previous = landmarks
             yield landmarks
-
-
-def face_descriptor(frame: np.ndarray, upsample: int = 1) -> np.ndarray | None:
-    """dlib's 128-d face descriptor of the largest face in an RGB frame, or None."""
-    rgb = np.ascontiguousarray(
-        frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
-    )
-    box = detect_face(to_grey(rgb), upsample)
-    if box is None:
-        return None
-    shape = _predictor()(rgb, box)
-    return np.asarray(_recogniser().compute_face_descriptor(rgb, shape), dtype=np.float64)
-
-
-def face_mask(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Boolean (H, W) mask of the landmarks' convex hull (brows to chin)."""
-    mask = np.zeros(size, dtype=np.uint8)
-    hull = cv2.convexHull(np.round(landmarks).astype(np.int32))
-    cv2.fillConvexPoly(mask, hull, 1)
-    return mask.astype(bool)
