@@ -70,7 +70,9 @@ def test_mp4_preview_is_a_close_lossy_copy(tmp_path: Path):
 def test_an_exception_leaves_neither_final_nor_partial_output(tmp_path: Path, kind: str):
     frames = np.zeros((3, 8, 8, 3), dtype=np.uint8)
     with pytest.raises(RuntimeError, match="model crashed"):
-        with open_writer(kind, path_of(kind, tmp_path, "v"), ["a", "b", "c", "d"], 30.0, (8, 8)) as writer:
+        with open_writer(
+            kind, path_of(kind, tmp_path, "v"), ["a", "b", "c", "d"], 30.0, (8, 8)
+        ) as writer:
             writer.write(frames)
             raise RuntimeError("model crashed")
     assert list(tmp_path.iterdir()) == []
