@@ -134,6 +134,7 @@ def test_untrained_run_is_labelled_and_carries_annotations(
     annotations.write_text(
         "video,subject,onset,apex,offset,type,action_units\n"
         "007_2,007,1,2,3,micro,12\n"
+        "007_2,007,2,3,9,micro,12\n"
         "999_9,999,5,6,7,macro,4\n"
     )
     out = tmp_path / "out"
@@ -169,10 +170,13 @@ def test_untrained_run_is_labelled_and_carries_annotations(
 
     carried = pd.read_csv(out / "annotations.csv", dtype={"video": str, "source_video": str})
     assert carried[["video", "source_video", "onset", "apex", "offset"]].values.tolist() == [
-        ["007_2_synth", "007_2", 1, 2, 3]
+        ["007_2_synth", "007_2", 1, 2, 3],
+        ["007_2_synth", "007_2", 2, 3, 9],
     ]
-    assert carried["reference"].tolist() == [str(reference_image)]
-    assert carried["domain"].tolist() == [0]
+    # The second event ends after the video's last frame (3): kept, and tagged.
+    assert carried["quirks"].fillna("").tolist() == ["", "offset_past_end"]
+    assert carried["reference"].tolist() == [str(reference_image)] * 2
+    assert carried["domain"].tolist() == [0, 0]
 
 
 def test_resume_skips_done_and_redoes_partial(tiny_ckpt, reference_image, tmp_path) -> None:

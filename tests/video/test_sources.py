@@ -42,6 +42,15 @@ def test_samm_lv_layout_is_detected_and_read_as_rgb(samm_root: Path):
     assert open_sources(samm_root / "011_2")[0].video_id == "011_2"
 
 
+def test_auto_detection_says_which_layout_and_frame_rate_it_chose(samm_root: Path, caplog):
+    with caplog.at_level("INFO", logger="mesynth.video.sources"):
+        open_sources(samm_root)
+        open_sources(samm_root, layout="folder")
+    first, second = (r.getMessage() for r in caplog.records)
+    assert "layout samm_lv (detected), 200 fps" in first
+    assert "layout folder (as set), frame rate unknown for 2 (set fps= where it matters)" in second
+
+
 def test_unfinished_partial_folders_are_not_videos(samm_root: Path):
     write_frames(samm_root / "006_2.partial", ["006_2_0001"])
     assert detect_layout(samm_root) == "samm_lv"

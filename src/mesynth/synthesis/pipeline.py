@@ -288,9 +288,18 @@ def record_outcomes(
 
 def carry_annotations(cfg: DictConfig, plan: RunPlan, output: SynthesisOutput) -> Path:
     """The source annotations for the videos of this run, keyed by the synthetic video ids."""
-    from mesynth.video.annotations import read_annotations, rekey_annotations, write_annotations
+    from mesynth.video.annotations import (
+        check_against_sources,
+        read_annotations,
+        rekey_annotations,
+        write_annotations,
+    )
 
     table = read_annotations(cfg.annotations, fmt=cfg.annotations_format)
+    # Frames outside their video (an offset past the last frame...) are tagged in `quirks`.
+    sources = {video.source.video_id: video.source for video in plan.videos}
+    ours = table["video"].astype(str).isin(sources)
+    table.loc[ours, "quirks"] = check_against_sources(table[ours], sources.values())["quirks"]
     videos = [
         {
             "source_video": video.source.video_id,

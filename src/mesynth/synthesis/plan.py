@@ -269,6 +269,29 @@ def _finished(
     return True
 
 
+def _plan_video(
+    cfg: DictConfig,
+    source: VideoSource,
+    assignment: Assignment,
+    name: str,
+    limit: int | None,
+    earlier: VideoRecord | None,
+    kinds: list[str],
+    output: SynthesisOutput,
+) -> VideoPlan:
+    """One video's plan; ``done`` (with the earlier record) when an earlier run finished it."""
+    record = _new_record(cfg, source, assignment, output, name)
+    fps = float(cfg.fps) if cfg.fps is not None else source.fps
+    frame_names, frame_numbers = source.frame_names[:limit], source.frame_numbers[:limit]
+    video = VideoPlan(name, source, assignment, frame_names, frame_numbers, fps, record)
+    record.frames = video.num_frames
+    video.done = _finished(video, earlier, kinds, output)
+    if video.done:
+        video.record = earlier
+        earlier.status = "done"
+    return video
+
+
 def plan_videos(
     cfg: DictConfig,
     sources: Sequence[VideoSource],
@@ -301,22 +324,9 @@ def plan_videos(
     limit = None if cfg.max_frames is None else int(cfg.max_frames)
     videos, codes, index_of = [], [], {}
     for source, assignment, name in zip(sources, assignments, names, strict=True):
-        record = _new_record(cfg, source, assignment, output, name)
-        video = VideoPlan(
-            name,
-            source,
-            assignment,
-            list(source.frame_names[:limit]),
-            list(source.frame_numbers[:limit]),
-            float(cfg.fps) if cfg.fps is not None else source.fps,
-            record,
-        )
-        record.frames = video.num_frames
         earlier = previous.videos.get(name) if previous is not None else None
-        video.done = _finished(video, earlier, kinds, output)
-        if video.done:
-            video.record = earlier
-        else:
+        video = _plan_video(cfg, source, assignment, name, limit, earlier, kinds, output)
+        if not video.done:
             key = (str(assignment.reference), int(assignment.domain))
             if key not in index_of:
                 index_of[key] = len(codes)
@@ -329,8 +339,6 @@ def plan_videos(
     manifest.checkpoint = checkpoint
     manifest.untrained = untrained
     for video in videos:
-        if video.done:
-            video.record.status = "done"
         manifest.videos[video.name] = video.record
     style_codes = torch.stack(codes) if codes else torch.zeros(0, int(nets.config.style_dim))
     return RunPlan(videos, kinds, style_codes, manifest, assignments)

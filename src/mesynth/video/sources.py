@@ -680,13 +680,25 @@ def open_sources(
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         raise LayoutError(f"{path}: several videos share the id(s) {duplicates}")
     log.info(
-        "opened %d video(s) from %s (layout %s, %d frames in total)",
+        "opened %d video(s) from %s: layout %s (%s), %s, %d frames in total",
         len(sources),
         path,
         chosen,
+        "detected" if layout == "auto" else "as set",
+        describe_frame_rates(sources),
         sum(len(s) for s in sources),
     )
     return sources
+
+
+def describe_frame_rates(sources: list[VideoSource]) -> str:
+    """The sources' frame rates in a few words, e.g. ``200 fps`` or ``frame rate unknown``."""
+    rates = sorted({round(s.fps, 3) for s in sources if s.fps})
+    unknown = sum(1 for s in sources if not s.fps)
+    parts = [f"{rate:g} fps" for rate in rates[:3]] + (["..."] if len(rates) > 3 else [])
+    if unknown:
+        parts.append(f"frame rate unknown for {unknown} (set fps= where it matters)")
+    return ", ".join(parts) or "no videos"
 
 
 def _verify_video(source: VideoFileSource, on_bad_frame: str) -> None:
