@@ -124,6 +124,8 @@ class Context:
     @cached_property
     def frame_roots(self) -> tuple[Path, Path] | None:
         """(original, synthetic) frame roots, or None when the evaluation has no frames."""
+        if str(self.cfg.get("task") or "au") != "au":
+            return None  # frame pairs belong to the AU analyses (spotting reads its own sets)
         cfg, needs = self.cfg, self.backend.needs_frames
         original = cfg.original_frames or (self.original_dir if needs else None)
         synthetic = cfg.synthetic_frames or (self.synthetic_dir if needs else None)
@@ -224,9 +226,12 @@ class Context:
         return "no frames (set original_frames and synthetic_frames)"
 
     def untrained_synthesis(self) -> bool:
+        from mesynth.spotting.data import synthetic_sets
         from mesynth.synthesis.output import OutputError, SynthesisOutput
 
-        roots = [self.synthetic_dir] + ([self.frame_roots[1]] if self.frame_roots else [])
+        # synthetic_dir may list several synthesis outputs (task=spotting).
+        roots = [path for _, path in synthetic_sets(self.cfg.synthetic_dir)]
+        roots += [self.frame_roots[1]] if self.frame_roots else []
         try:
             return any(SynthesisOutput(root).untrained() for root in roots)
         except OutputError as error:

@@ -7,12 +7,14 @@ tested on the held-out participant's original videos, under the conditions of
 pooled over subjects, with bootstrap intervals over subjects (:mod:`mesynth.spotting.summary`).
 
 :func:`evaluate` computes everything and returns it (tables, summary entries, figures, a report
-section); :func:`run` writes it to ``output_dir`` and logs it.
+section); the ``spotting`` analysis of :mod:`mesynth.evaluation.analyses` writes it to
+``output_dir`` and logs it like every other analysis.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ import pandas as pd
 from natsort import natsorted
 from omegaconf import DictConfig
 
-from mesynth.evaluation.common import EvaluationInputError, write_csv, write_json, write_text
+from mesynth.evaluation.common import EvaluationInputError
 from mesynth.spotting.data import SpottingInputs, VideoEntry, load_inputs
 from mesynth.spotting.folds import PRESERVATION, FoldOutcome, run_folds
 from mesynth.spotting.scoring import MATCHINGS, predictions_table
@@ -33,7 +35,8 @@ log = logging.getLogger(__name__)
 FOLDS_TABLE = "spotting_folds"
 SUMMARY_TABLE = "spotting_summary"
 PREDICTIONS_PREFIX = "spotting_predictions_"
-# Every file the experiment may write, relative to output_dir (besides summary.json, report.md).
+# Every file the experiment may write, relative to output_dir (besides summary.json, report.md);
+# the pipeline removes those an earlier run wrote and this one did not.
 SPOTTING_OUTPUTS = (
     f"{FOLDS_TABLE}.csv",
     f"{SUMMARY_TABLE}.csv",
@@ -44,7 +47,7 @@ SPOTTING_OUTPUTS = (
 
 @dataclass
 class SpottingResults:
-    """What the experiment produced; ``run`` writes it, a caller may combine it with others."""
+    """What the experiment produced (written and logged by the evaluation pipeline)."""
 
     tables: dict[str, pd.DataFrame]  # name -> table (written as <name>.csv)
     summary: dict
@@ -71,17 +74,11 @@ def _spotter_name(node: DictConfig) -> str:
     return target.rsplit(".", 1)[-1]
 
 
-def _needs_maps(node: DictConfig) -> bool | None:
-    """Whether the spotter reads flow maps (its config says ``maps: true``); None: as the
-    feature settings say."""
-    value = node.get("maps") if node is not None else None
-    return None if value is None else bool(value)
-
-
 def spotting_videos(
-    inputs: SpottingInputs, cfg: DictConfig
+    inputs: SpottingInputs, cfg: DictConfig, maps: bool | None = None
 ) -> tuple[list[SpottingVideo], dict[str, list[SpottingVideo]]]:
-    """Motion features of every video (cached, in worker processes), as :class:`SpottingVideo`.
+    """Motion features of every video (cached, in worker processes), as :class:`SpottingVideo`;
+    ``maps``: whether the spotter reads flow maps (None: as ``spotting.features`` says).
 
     Synthetic frames are the face crop already; they are read at their original's frame rate.
     """
@@ -89,7 +86,7 @@ def spotting_videos(
     from mesynth.spotting.features import FeatureJob, FeatureSettings, compute_many
 
     spotting = cfg.spotting
-    settings = FeatureSettings.from_config(spotting.features, maps=_needs_maps(cfg.get("spotter")))
+    settings = FeatureSettings.from_config(spotting.features, maps=maps)
     fps_of = {entry.video_id: entry.source.fps for entry in inputs.originals}
     entries: list[VideoEntry] = [*inputs.originals]
     jobs = [FeatureJob(e.name, e.source, e.crop, e.source.fps) for e in inputs.originals]
@@ -160,13 +157,15 @@ def evaluate(cfg: DictConfig) -> SpottingResults:
     """Run the experiment; figures are written under ``<output_dir>/figures``."""
     _check_settings(cfg)
     spotting = cfg.spotting
-    inputs = load_inputs(cfg)
-    originals, synthetic = spotting_videos(inputs, cfg)
     spotter_node = cfg.get("spotter")
     if spotter_node is None:
         raise EvaluationInputError(
             "task=spotting needs a spotter: add spotter=flow_peaks or softnet"
         )
+    # Built once up front: a bad spotter setting stops the run before any feature is computed.
+    needs_maps = getattr(_build_spotter(spotter_node, int(spotting.seed)), "needs_maps", None)
+    inputs = load_inputs(cfg)
+    originals, synthetic = spotting_videos(inputs, cfg, needs_maps)
     chosen_curves = curve_videos(cfg, originals) if spotting.figures.enabled else []
     log.info(
         "spotting: %s, %d original videos of %d participants, synthetic sets %s",
@@ -263,6 +262,9 @@ def assemble(cfg: DictConfig, inputs: SpottingInputs, outcome: FoldOutcome) -> S
 
 
 def _interval(low: float, high: float) -> str:
+    """``[low, high]``; n/a when no resample had a prediction or an interval of the type."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "[n/a]"
     return f"[{low:.3f}, {high:.3f}]"
 
 
@@ -331,67 +333,3 @@ def render_section(
     if inputs.notes:
         lines += ["", *[f"- {note}" for note in inputs.notes]]
     return "\n".join(lines) + "\n"
-
-
-def remove_stale_spotting_outputs(output_dir: Path, written: list[Path]) -> list[Path]:
-    """Delete the files of :data:`SPOTTING_OUTPUTS` in ``output_dir`` that this run did not
-    write (logged); nothing else is touched."""
-    kept = {Path(path).resolve() for path in written}
-    removed = []
-    for pattern in SPOTTING_OUTPUTS:
-        for path in sorted(output_dir.glob(pattern)):
-            if path.is_file() and path.resolve() not in kept:
-                path.unlink()
-                removed.append(path)
-                log.info(
-                    "removed %s: a spotting output of an earlier run, not written by this run",
-                    path.relative_to(output_dir).as_posix(),
-                )
-    return removed
-
-
-class _Logged:
-    """The shape :func:`mesynth.evaluation.tracking.log_results` logs."""
-
-    def __init__(self, results: SpottingResults) -> None:
-        self.summary = {"spotting": results.summary}
-        self.figures = results.figures
-        self._tables = {
-            name: table
-            for name, table in results.tables.items()
-            if not name.startswith(PREDICTIONS_PREFIX)
-        }
-
-    def tables(self) -> dict[str, pd.DataFrame]:
-        return self._tables
-
-
-def run(cfg: DictConfig) -> dict:
-    """Run the experiment and write its files to ``output_dir``; returns the summary entries."""
-    from mesynth.evaluation.outputs import remove_stale_outputs
-    from mesynth.evaluation.tracking import log_results
-
-    output_dir = Path(str(cfg.output_dir))
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("summary.json", "report.md"):
-        # A finished run's markers must not survive into a run that fails half-way.
-        (output_dir / stale).unlink(missing_ok=True)
-    results = evaluate(cfg)
-    written = [write_csv(output_dir / f"{name}.csv", t) for name, t in results.tables.items()]
-    # An earlier run's files that this run does not make (other conditions or sets, an AU
-    # evaluation into the same folder) go, so the folder holds what its report describes.
-    made = [*written, *results.figures.values()]
-    made += [output_dir / "summary.json", output_dir / "report.md"]
-    remove_stale_outputs(output_dir, made)
-    remove_stale_spotting_outputs(output_dir, made)
-    # Written last: summary.json and report.md mean the evaluation finished.
-    write_json(output_dir / "summary.json", {"task": "spotting", "spotting": results.summary})
-    write_text(output_dir / "report.md", "# mesynth evaluation\n\n" + results.report)
-    overall = results.summary["conditions"].get("original", {}).get("overall", {})
-    log.info(
-        "spotting F1 (original, overall) %.3f; results in %s",
-        overall.get("f1", float("nan")),
-        output_dir,
-    )
-    log_results(cfg.get("logger"), output_dir, _Logged(results), cfg)
-    return results.summary
