@@ -82,7 +82,7 @@ def f1_by_condition(summary: pd.DataFrame, path: Path, dpi: int = 120) -> Path:
     labels = list(dict.fromkeys(summary["label"]))
     types = list(dict.fromkeys(summary["type"]))
     width = 0.8 / max(1, len(labels))
-    figure, axis = plt.subplots(figsize=(2.2 + 1.6 * len(types) * max(1, len(labels)) / 2, 3.6))
+    figure, axis = plt.subplots(figsize=(min(11.0, 3.0 + 0.45 * len(types) * len(labels)), 3.6))
     for rank, label in enumerate(labels):
         rows = summary[summary["label"] == label].set_index("type").reindex(types)
         positions = np.arange(len(types)) + (rank - (len(labels) - 1) / 2) * width
