@@ -1,0 +1,35 @@
+"""Spotters: ``flow_peaks`` (training-free, calibrated) and ``softnet`` (a shallow three-stream
+CNN). Both follow :class:`mesynth.spotting.types.Spotter`: ``fit(videos)`` on training videos
+with their ground truth, then ``frame_scores(video)`` (T,) and ``predict(video)``, predictions
+in source frame numbers with scores. ``needs_maps`` says whether the spotter reads the features'
+flow maps (``FeatureSettings.from_config(node, maps=spotter.needs_maps)``).
+"""
+
+from __future__ import annotations
+
+from mesynth.spotting.types import Spotter
+
+SPOTTERS = ("flow_peaks", "softnet")
+
+
+def build_spotter(node: object, seed: int = 0) -> Spotter:
+    """The spotter the Hydra ``spotter`` group node describes (its ``name`` picks the kind)."""
+    from mesynth.config import to_plain
+
+    values = dict(to_plain(node) or {})
+    name = values.get("name")
+    if name == "flow_peaks":
+        from mesynth.spotting.spotters.flow_peaks import FlowPeaks, FlowPeaksSettings
+
+        return FlowPeaks(FlowPeaksSettings.from_config(values), seed)
+    if name == "softnet":
+        from mesynth.spotting.spotters.softnet import SoftNet, SoftNetSettings
+
+        return SoftNet(SoftNetSettings.from_config(values), seed)
+    raise ValueError(
+        f"spotter name {name!r} is not one of {SPOTTERS}; choose spotter=flow_peaks or "
+        "spotter=softnet"
+    )
+
+
+__all__ = ["SPOTTERS", "build_spotter"]

@@ -1,0 +1,195 @@
+"""``spotter=flow_peaks``: training-free spotting from the motion features.
+
+The per-frame motion score follows each region's displacement away from its neutral position:
+
+1. the features' mean flow per region cell (head motion removed) between frames ``k/2`` before
+   and after each frame is a smoothed velocity; its running sum over frames, divided by ``k``,
+   is the cell's position (up to a constant);
+2. a running median over ``baseline_seconds`` (much longer than an expression) is the neutral
+   position, so slow drift and posture changes fall away;
+3. a region's displacement is its largest cell distance from neutral, in units of the region's
+   own 99th percentile over the video (at least ``snr`` times its noise level, so a region that
+   never moves is not blown up to the size of one that does);
+4. the score is the largest region displacement, smoothed over ``smooth * k`` frames.
+
+An expression is a bump of this score as long as the expression, whatever its length, so the
+shared peak post-processing (:mod:`mesynth.spotting.spotters.peaks`) turns each into one interval
+and types it by length. ``fit`` only calibrates ``p`` and ``extent`` on the training videos
+(nothing is learnt from, or tuned on, the videos it predicts).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mesynth.spotting.spotters.peaks import (
+    PeakSettings,
+    calibrate,
+    curve_predictions,
+    moving_average,
+    suppress_overlaps,
+)
+from mesynth.spotting.types import Prediction, SpottingVideo
+
+log = logging.getLogger(__name__)
+
+NOISE_QUANTILE = 0.25  # most frames of a long video are neutral: their level is the noise
+SCALE_QUANTILE = 0.99  # a region's unit: its largest displacements, robust to a stray frame
+
+
+@dataclass(frozen=True)
+class FlowPeaksSettings:
+    """``conf/spotter/flow_peaks.yaml``."""
+
+    baseline_seconds: float = 6.0
+    smooth: float = 0.5
+    snr: float = 5.0
+    noise_floor: float = 0.01  # pixels of the working crop
+    rois: tuple[str, ...] | None = None
+    peaks: PeakSettings = field(default_factory=PeakSettings)
+
+    def __post_init__(self) -> None:
+        if self.rois is not None:
+            object.__setattr__(self, "rois", tuple(str(r) for r in self.rois))
+        problems = []
+        if self.baseline_seconds <= 0:
+            problems.append(f"baseline_seconds={self.baseline_seconds} must be > 0")
+        if self.smooth < 0:
+            problems.append(f"smooth={self.smooth} must be >= 0")
+        if self.snr < 0 or self.noise_floor <= 0:
+            problems.append(f"snr={self.snr} must be >= 0 and noise_floor={self.noise_floor} > 0")
+        if self.rois is not None and not self.rois:
+            problems.append("rois must name at least one region (or be null for all)")
+        if problems:
+            raise ValueError("spotter=flow_peaks: " + "; ".join(problems))
+
+    @classmethod
+    def from_config(cls, node: object) -> FlowPeaksSettings:
+        from mesynth.config import to_plain
+
+        values = dict(to_plain(node) or {})
+        values.pop("name", None)
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"spotter=flow_peaks has unknown setting(s) {unknown}; known: {sorted(known)}"
+            )
+        values["peaks"] = PeakSettings.from_config(values.get("peaks"))
+        return cls(**values)
+
+
+def _running_median(values: np.ndarray, window: int, step: int) -> np.ndarray:
+    """Running median along axis 0 over ``window`` rows, computed on every ``step``-th row and
+    interpolated in between (the features are sampled that sparsely anyway)."""
+    from scipy.ndimage import median_filter
+
+    rows = np.arange(0, len(values), step)
+    sampled = values[rows]
+    size = max(1, int(round(window / step))) | 1
+    if size >= len(sampled):
+        return np.broadcast_to(np.median(sampled, axis=0), values.shape)
+    median = median_filter(sampled, size=(size,) + (1,) * (values.ndim - 1), mode="nearest")
+    if step == 1:
+        return median
+    position = np.arange(len(values)) / step
+    low = np.minimum(np.floor(position).astype(int), len(rows) - 1)
+    high = np.minimum(low + 1, len(rows) - 1)
+    weight = (position - low).reshape((-1,) + (1,) * (values.ndim - 1))
+    return (1 - weight) * median[low] + weight * median[high]
+
+
+def region_displacement(features, settings: FlowPeaksSettings) -> np.ndarray:
+    """(T, R) displacement of each region from its neutral position, in the region's units."""
+    if features.vectors is None:
+        raise ValueError(
+            f"features of video {features.name} have no per-cell flow (`vectors`): they were "
+            "made by an older mesynth; delete the feature cache so they are computed again"
+        )
+    vectors = np.asarray(features.vectors, dtype=np.float64)
+    if settings.rois is not None:
+        missing = sorted(set(settings.rois) - set(features.roi_names))
+        if missing:
+            raise ValueError(
+                f"spotter.rois names {missing}, which the features do not have; regions: "
+                f"{list(features.roi_names)}"
+            )
+        vectors = vectors[:, [features.roi_names.index(r) for r in settings.rois]]
+    position = np.cumsum(vectors, axis=0) / features.k
+    window = int(round(settings.baseline_seconds * features.fps))
+    neutral = _running_median(position, window, features.stride)
+    distance = np.linalg.norm(position - neutral, axis=-1).max(axis=-1)
+    noise = np.maximum(np.quantile(distance, NOISE_QUANTILE, axis=0), settings.noise_floor)
+    unit = np.maximum(np.quantile(distance, SCALE_QUANTILE, axis=0), settings.snr * noise)
+    return distance / unit
+
+
+def motion_score(features, settings: FlowPeaksSettings) -> np.ndarray:
+    """(T,) per-frame motion score: the largest region displacement, smoothed."""
+    score = region_displacement(features, settings).max(axis=1)
+    return moving_average(score, max(1, int(round(settings.smooth * features.k))))
+
+
+class FlowPeaks:
+    """Training-free spotter; ``fit`` calibrates ``p`` and ``extent`` on training videos."""
+
+    name = "flow_peaks"
+    needs_maps = False
+
+    def __init__(self, settings: FlowPeaksSettings | None = None, seed: int = 0):
+        self.settings = settings or FlowPeaksSettings()
+        self.seed = seed  # nothing random; kept for the common spotter signature
+        self.p = self.settings.peaks.p
+        self.extent = self.settings.peaks.extent
+        self.training_f1: float | None = None
+        self._curves: dict[int, np.ndarray] = {}
+
+    def fit(self, videos: Sequence[SpottingVideo]) -> None:
+        peaks = self.settings.peaks
+        if not peaks.calibrate:
+            return
+        annotated = [video for video in videos if video.events]
+        if not annotated:
+            log.warning(
+                "flow_peaks: no training video has events; keeping p=%g, extent=%g",
+                self.p,
+                self.extent,
+            )
+            return
+        self._curves = {id(video): self.frame_scores(video) for video in annotated}
+        try:
+            self.p, self.extent, self.training_f1 = calibrate(annotated, self._predict, peaks)
+        finally:
+            self._curves = {}
+        log.info(
+            "flow_peaks: calibrated on %d training video(s): p=%g, extent=%g (training F1 %.3f)",
+            len(annotated),
+            self.p,
+            self.extent,
+            self.training_f1,
+        )
+
+    def frame_scores(self, video: SpottingVideo) -> np.ndarray:
+        cached = self._curves.get(id(video))
+        if cached is not None:
+            return cached
+        return motion_score(video.features, self.settings)
+
+    def _predict(self, video: SpottingVideo, p: float, extent: float) -> list[Prediction]:
+        peaks = self.settings.peaks
+        candidates = curve_predictions(
+            video,
+            self.frame_scores(video),
+            p,
+            extent,
+            distance=video.features.k,
+            micro_max_seconds=peaks.micro_max_seconds,
+        )
+        return suppress_overlaps(candidates, peaks.iou)
+
+    def predict(self, video: SpottingVideo) -> list[Prediction]:
+        return self._predict(video, self.p, self.extent)
