@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from mesynth.evaluation import run
 from mesynth.evaluation.common import EvaluationInputError
 from mesynth.faces.crop import Crop
 from mesynth.spotting.data import load_inputs, read_spotting_ground_truth, synthetic_sets
@@ -88,8 +89,8 @@ class MotionSpotter:
         runs = np.split(above, np.flatnonzero(np.diff(above) > 1) + 1)
         numbers = video.features.frame_numbers
         found = []
-        for run in runs:
-            onset, offset = int(numbers[run[0]]), int(numbers[run[-1]])
+        for segment in runs:
+            onset, offset = int(numbers[segment[0]]), int(numbers[segment[-1]])
             kind = "micro" if offset - onset + 1 <= 25 else "macro"
             found.append(Prediction(video.name, onset, offset, kind, 1.0))
         return found
@@ -360,6 +361,15 @@ def _write_video(folder: Path, video_id: str, frames: int, size: int = 48, offse
     return names
 
 
+def manifest_record(source_video: str, frames: int, status: str = "done") -> dict:
+    """One video's record in an infer.py manifest."""
+    return {
+        "source_video": source_video, "participant": source_video.split("_")[0],
+        "source": f"originals/{source_video}", "reference": "reference.png", "domain": 0,
+        "strategy": "fixed", "frames": frames, "source_frames": frames, "status": status,
+    }  # fmt: skip
+
+
 def _synthesis_output(root: Path, made: dict[str, tuple[str, int]], untrained=False, crop_size=32):
     """An infer.py-like output: <name>/ PNG frames, crops/<name>.json, manifest.json."""
     videos = {}
@@ -371,7 +381,7 @@ def _synthesis_output(root: Path, made: dict[str, tuple[str, int]], untrained=Fa
         Crop("fixed", crop_size, (48, 48), matrix=[[0.5, 0, 4], [0, 0.5, 4]]).save(
             root / "crops" / f"{name}.json"
         )
-        videos[name] = {"status": "done", "source_video": source_video, "frames": frames}
+        videos[name] = manifest_record(source_video, frames)
     (root / "manifest.json").write_text(json.dumps({"untrained": untrained, "videos": videos}))
     return root
 
@@ -463,6 +473,28 @@ def test_inputs_refuse_shortened_synthetic_videos_and_missing_ground_truth(tmp_p
         read_spotting_ground_truth(tmp_path / "nope.csv", "auto", [])
 
 
+def test_unfinished_synthetic_videos_are_left_out_and_noted(tmp_path, caplog):
+    for video_id in ("006_1", "011_1"):
+        _write_video(tmp_path / "orig" / video_id, video_id, 6)
+    out = _synthesis_output(tmp_path / "synth", {"006_1_a": ("006_1", 6)})
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["videos"]["011_1_a"] = manifest_record("011_1", 6, status="partial")
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("video,subject,onset,apex,offset,type,action_units\n006_1,006,2,3,4,me,\n")
+    # 011_1's synthesis never finished, so it has no saved crop; its flat frames hold no face.
+    with pytest.raises(EvaluationInputError, match="spotting.original_crop=none"):
+        load_inputs(_config(tmp_path, synthetic_dir=str(out), annotations=str(labels)))
+    uncropped = {"participants": None, "original_crop": "none", "crop_size": 32}
+    with caplog.at_level("WARNING"):
+        inputs = load_inputs(
+            _config(tmp_path, synthetic_dir=str(out), annotations=str(labels), spotting=uncropped)
+        )
+    assert [e.name for e in inputs.synthetic["synth"]] == ["006_1_a"]
+    assert "1 synthetic video(s) are unfinished and left out (e.g. 011_1_a)" in caplog.text
+    assert inputs.notes == ["Synthetic set `synth`: 1 unfinished video(s) left out."]
+
+
 def test_report_and_tables_from_an_outcome(tmp_path):
     originals, synthetic = dataset()
     outcome = run_folds(originals, synthetic, MotionSpotter, progress=False, curve_videos=["006_1"])
@@ -498,3 +530,294 @@ def test_report_and_tables_from_an_outcome(tmp_path):
     for path in results.figures.values():
         assert path.is_file() and path.stat().st_size > 1000
     assert set(outcome.curves["006_1"]["scores"]) == {"original", "original+synthetic", "synthetic"}
+
+
+# ----------------------------------------------------------------------------- through Hydra
+
+DEMO_FPS, DEMO_SECONDS, DEMO_SIZE, CROP_SIZE = 200.0, 2.0, 128, 112
+
+
+def _synthesise_by_copy(demo: Path, out: Path, frozen: bool = False) -> Path:
+    """A synthesis output made without networks: each video's frames through its face crop
+    (``frozen``: the first of them, repeated), with crops, manifest and annotations.csv."""
+    from mesynth.video.sources import open_sources
+
+    scale = CROP_SIZE / (DEMO_SIZE - 16)
+    crop = Crop(
+        "fixed", CROP_SIZE, (DEMO_SIZE, DEMO_SIZE), [[scale, 0, -8 * scale], [0, scale, -8 * scale]]
+    )
+    annotations = pd.read_csv(demo / "annotations.csv", dtype={"video": str, "subject": str})
+    records, tables = {}, []
+    for source in open_sources(demo / "frames"):
+        name = f"{source.video_id}_syn"
+        (out / name).mkdir(parents=True)
+        first = None
+        for index, frame in source.iter_frames():
+            image = crop.apply(frame, index)
+            first = image if first is None else first
+            image = first if frozen else image
+            path = out / name / f"{source.frame_names[index]}.png"
+            cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        crop.save(out / "crops" / f"{name}.json")
+        records[name] = manifest_record(source.video_id, len(source))
+        rows = annotations[annotations["video"] == source.video_id]
+        tables.append(rows.assign(source_video=source.video_id, video=name))
+    (out / "manifest.json").write_text(json.dumps({"untrained": False, "videos": records}))
+    pd.concat(tables).to_csv(out / "annotations.csv", index=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """Three demo participants (one 2 s, 200 fps clip each, SAMM-LV layout), a synthesis
+    output that kept all motion and one that lost it, and a shared feature cache."""
+    from mesynth.video.demo import make_demo
+
+    root = tmp_path_factory.mktemp("spotting_clips")
+    demo = make_demo(
+        root / "demo", seconds=DEMO_SECONDS, fps=DEMO_FPS, frame_size=DEMO_SIZE,
+        participants=3, videos=1, progress=False,
+    )  # fmt: skip
+    return {
+        "root": root,
+        "frames": demo / "frames",
+        "annotations": demo / "annotations.csv",
+        "copy": _synthesise_by_copy(demo, root / "copy"),
+        "frozen": _synthesise_by_copy(demo, root / "frozen", frozen=True),
+    }
+
+
+def _compose(overrides: list[str]):
+    from tests.evaluation.helpers import evaluation_config
+
+    return evaluation_config(overrides)
+
+
+def _overrides(clips: dict[str, Path], out: Path, *extra: str) -> list[str]:
+    return [
+        "task=spotting",
+        f"original_dir={clips['frames']}",
+        f"synthetic_dir={clips['copy']}",
+        f"annotations={clips['annotations']}",
+        f"output_dir={out}",
+        f"paths.output_dir={out}",
+        f"paths.root_dir={clips['root']}",  # the feature cache lives under it
+        "logger=none",
+        "spotting.workers=1",
+        "spotting.bootstrap.n_resamples=200",
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_task_spotting_runs_through_hydra_on_generated_clips(clips, tmp_path):
+    out = tmp_path / "out"
+    sets = f"synthetic_dir=[{clips['copy']},{clips['frozen']}]"
+    cfg = _compose([*_overrides(clips, out, "spotter=flow_peaks"), sets])
+    assert cfg.task == "spotting" and cfg.spotting.features.fps is None
+    summary_json = run(cfg)
+
+    arms = [
+        "original", "original+synthetic[copy]", "synthetic[copy]", "preservation[copy]",
+        "original+synthetic[frozen]", "synthetic[frozen]", "preservation[frozen]",
+    ]  # fmt: skip
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(
+        ["figures", "report.md", "spotting_folds.csv", "spotting_summary.csv", "summary.json"]
+        + [f"{predictions_name(arm)}.csv" for arm in arms]
+    )
+    assert not (out / "wandb").exists()  # logger=none logs nothing
+    folds = pd.read_csv(out / "spotting_folds.csv", dtype={"held_out": str})
+    assert sorted(set(folds["held_out"])) == ["900", "901", "902"]
+    # 3 folds x (5 trained arms + 2 preservation arms on 2 sides) x 3 types.
+    assert len(folds) == 3 * 9 * 3
+    summary = pd.read_csv(out / "spotting_summary.csv")
+    overall = summary[summary["type"] == "overall"].set_index("label")
+    assert overall.index.tolist() == arms
+    # flow_peaks finds the clean clips' events; the copy kept all their motion, the frozen
+    # synthesis none: the original-trained spotter finds nothing there.
+    original_f1 = overall.loc["original", "f1"]
+    assert original_f1 >= 0.8
+    assert overall.loc["preservation[copy]", "f1"] >= 0.8
+    assert overall.loc["preservation[frozen]", "f1"] == 0.0
+    assert overall.loc["preservation[frozen]", "f1_diff"] == -original_f1
+    # Each synthetic video stands next to its own original, so the reference of preservation
+    # is exactly the original condition's score.
+    assert (
+        overall.loc[["preservation[copy]", "preservation[frozen]"], "f1_reference"] == original_f1
+    ).all()
+    assert (overall["n_gt"] == overall.loc["original", "n_gt"]).all()
+    assert summary_json["task"] == "spotting"
+    assert summary_json["spotting"]["conditions"]["original"]["overall"]["f1"] == pytest.approx(
+        overall.loc["original", "f1"]
+    )
+
+    # The written predictions are a MEGC submission: the scorer gives the summary's counts.
+    scores = tmp_path / "scores.json"
+    assert main_score(out / "spotting_predictions_original.csv", clips["annotations"], scores) == 0
+    scored = json.loads(scores.read_text())
+    for kind in ("micro", "macro", "overall"):
+        row = summary[(summary["label"] == "original") & (summary["type"] == kind)].iloc[0]
+        assert [scored[kind][c] for c in ("n_pred", "n_tp", "n_gt")] == [
+            row["n_pred"], row["n_tp"], row["n_gt"],
+        ]  # fmt: skip
+
+    report = (out / "report.md").read_text()
+    assert "## Spotting: does synthetic data help?" in report
+    assert "leave-one-subject-out over 3 participants" in report
+    assert "![Score curves](figures/spotting_score_curves.png)" in report
+    assert json.loads((out / "summary.json").read_text())["task"] == "spotting"
+    for figure in ("spotting_f1_by_condition.png", "spotting_score_curves.png"):
+        assert (out / "figures" / figure).stat().st_size > 5000
+
+
+def main_score(predictions: Path, annotations: Path, json_path: Path) -> int:
+    from mesynth.__main__ import main
+
+    return main(
+        ["score-spotting", "--predictions", str(predictions), "--annotations", str(annotations),
+         "--json", str(json_path)]
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_no_held_out_video_reaches_training_through_the_whole_experiment(
+    clips, tmp_path, monkeypatch
+):
+    """A spy spotter records what fit() receives on real features of two synthesis outputs."""
+    from mesynth.spotting import experiment
+
+    class MotionOfFeatures(MotionSpotter):
+        def fit(self, videos):
+            self.threshold = 0.5 * max(float(v.features.motion.max()) for v in videos)
+
+        def frame_scores(self, video):
+            return video.features.motion.max(axis=1)
+
+        def predict(self, video):
+            return []
+
+    fitted: list[tuple[int, list[tuple[str, str, str]]]] = []
+
+    def spy(node, seed):
+        spotter = MotionOfFeatures(seed)
+        original_fit = spotter.fit
+
+        def fit(videos):
+            fitted.append((seed, [(v.name, v.participant, v.origin) for v in videos]))
+            original_fit(videos)
+
+        spotter.fit = fit
+        return spotter
+
+    monkeypatch.setattr(experiment, "_build_spotter", spy)
+    out = tmp_path / "out"
+    sets = f"synthetic_dir=[{clips['copy']},{{name: lost, path: {clips['frozen']}}}]"
+    cfg = _compose([*_overrides(clips, out, "spotter=flow_peaks"), sets, "spotting.seed=5"])
+    run(cfg)
+
+    # 3 folds x (original + 2 sets x (original+synthetic, synthetic)).
+    assert len(fitted) == 15
+    held_out_by_seed = {5: "900", 6: "901", 7: "902"}
+    for seed, videos in fitted:
+        held_out = held_out_by_seed[seed]
+        assert all(participant != held_out for _, participant, _ in videos)
+        assert {participant for _, participant, _ in videos} == set(held_out_by_seed.values()) - {
+            held_out
+        }
+    names = sorted(
+        {name for _, videos in fitted for name, _, origin in videos if origin == "synthetic"}
+    )
+    assert names == ["900_1_syn", "901_1_syn", "902_1_syn"]
+    summary = pd.read_csv(out / "spotting_summary.csv")
+    assert list(dict.fromkeys(summary["label"])) == [
+        "original", "original+synthetic[copy]", "synthetic[copy]", "preservation[copy]",
+        "original+synthetic[lost]", "synthetic[lost]", "preservation[lost]",
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_wandb_offline_run_holds_the_spotting_tables_and_figures(clips, tmp_path, monkeypatch):
+    from mesynth.spotting import experiment
+
+    class Quiet(MotionSpotter):
+        def fit(self, videos):
+            self.threshold = 1.0
+
+        def frame_scores(self, video):
+            return video.features.motion.max(axis=1)
+
+        def predict(self, video):
+            return [Prediction(video.name, 10, 60, "me")]
+
+    monkeypatch.setattr(experiment, "_build_spotter", lambda node, seed: Quiet(seed))
+    cfg = _compose(
+        [
+            *_overrides(clips, tmp_path, "spotter=flow_peaks"),
+            "logger=wandb",
+            "spotting.conditions=[original,synthetic]",
+        ]
+    )
+    run(cfg)
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    files = {path.name for path in runs[0].rglob("*") if path.is_file()}
+    for table in ("spotting_folds", "spotting_summary"):
+        assert any(n.startswith(table) and n.endswith(".table.json") for n in files), table
+    assert not any(n.startswith("spotting_predictions") for n in files)
+    for figure in ("spotting_f1", "spotting_curves"):
+        assert any(n.startswith(figure) and n.endswith(".png") for n in files), figure
+
+
+@pytest.mark.slow
+def test_the_documented_command_line_works(clips, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "OUT"
+    command = [
+        sys.executable, str(repo / "evaluate.py"), "task=spotting",
+        f"original_dir={clips['frames']}", f"synthetic_dir={clips['copy']}",
+        f"annotations={clips['annotations']}", "spotter=flow_peaks", f"output_dir={out}",
+        "logger=none",
+    ]  # fmt: skip
+    # MESYNTH_ROOT puts the feature cache (outputs/cache/...) where the other tests left it.
+    environment = {**os.environ, "MPLBACKEND": "Agg", "MESYNTH_ROOT": str(clips["root"])}
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, env=environment, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["task"] == "spotting" and summary["spotting"]["spotter"] == "flow_peaks"
+    assert set(summary["spotting"]["conditions"]) == {
+        "original", "original+synthetic", "synthetic", "preservation",
+    }  # fmt: skip
+    assert (out / "spotting_predictions_original.csv").is_file()
+    assert "Spotter `flow_peaks`" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_softnet_trains_in_every_fold_through_hydra(clips, tmp_path):
+    out = tmp_path / "out"
+    cfg = _compose(
+        [
+            *_overrides(clips, out, "spotter=softnet"),
+            "spotting.conditions=[original,synthetic]",
+            "spotter.epochs=1",
+            "spotter.accelerator=cpu",
+            "spotting.figures.enabled=false",
+        ]
+    )
+    summary_json = run(cfg)
+    spotting = summary_json["spotting"]
+    assert spotting["spotter"] == "softnet" and spotting["n_folds"] == 3
+    assert set(spotting["conditions"]) == {"original", "synthetic"}
+    folds = pd.read_csv(out / "spotting_folds.csv", dtype={"held_out": str})
+    assert len(folds) == 3 * 2 * 3
+    # Every fold tested the held-out participant's originals with all their events.
+    truth = pd.read_csv(clips["annotations"], dtype={"video": str})
+    overall = folds[(folds["type"] == "overall") & (folds["label"] == "original")]
+    assert overall["n_gt"].sum() == len(truth)
+    assert not (out / "figures").exists()
