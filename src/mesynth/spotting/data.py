@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from mesynth.evaluation.common import EvaluationInputError, participant_of
 from mesynth.faces.crop import Crop
 from mesynth.spotting.scoring import ground_truth_from_annotations
@@ -300,13 +298,3 @@ def load_inputs(cfg) -> SpottingInputs:
         )
     untrained = {name: output.untrained for name, output in outputs.items()}
     return SpottingInputs(entries, synthetic, truth, Path(annotations_path), untrained, notes)
-
-
-def events_table(truth: dict[str, list[Interval]]) -> pd.DataFrame:
-    """The ground truth as rows (video, onset, offset, type), for reports."""
-    rows = [
-        {"video": video, "onset": event.onset, "offset": event.offset, "type": event.kind}
-        for video, events in sorted(truth.items())
-        for event in events
-    ]
-    return pd.DataFrame(rows, columns=["video", "onset", "offset", "type"])
