@@ -164,3 +164,12 @@ def test_several_participants_get_their_own_look_and_schedules(tmp_path: Path):
 def test_participant_count_must_be_positive(tmp_path: Path):
     with pytest.raises(ValueError, match="at least one participant"):
         make_demo(tmp_path / "none", seconds=1, fps=30, participants=0, progress=False)
+
+
+def test_gaps_space_the_expressions():
+    events = schedule_events(30 * FPS, FPS, seed=1, gaps=(1.5, 1.5))
+    assert len(events) >= 4
+    for before, after in zip(events, events[1:], strict=False):
+        assert (after.onset - before.offset) / FPS == pytest.approx(1.5, abs=1.5 / FPS)
+    with pytest.raises(ValueError, match="gaps must be"):
+        schedule_events(FPS, FPS, gaps=(2.0, 1.0))

@@ -114,8 +114,13 @@ class Event:
     intensity: float
 
 
-def schedule_events(num_frames: int, fps: float, seed: int = 0) -> list[Event]:
-    """Non-overlapping events cycling through AU12, AU4, AU45 and micro/macro lengths."""
+def schedule_events(
+    num_frames: int, fps: float, seed: int = 0, gaps: tuple[float, float] = GAP_SECONDS
+) -> list[Event]:
+    """Non-overlapping events cycling through AU12, AU4, AU45 and micro/macro lengths, with
+    ``gaps`` (seconds, min and max) of neutral face between them."""
+    if not 0 <= gaps[0] <= gaps[1]:
+        raise ValueError(f"gaps must be (min, max) seconds with 0 <= min <= max, got {gaps}")
     rng = np.random.default_rng(seed)
     seconds = num_frames / fps
     order = [int(au) for au in rng.permutation([12, 4, 45])]
@@ -143,7 +148,7 @@ def schedule_events(num_frames: int, fps: float, seed: int = 0) -> list[Event]:
         apex = onset + max(1, int(round(rise * (offset - onset))))
         intensity = 1.0 if action_unit == 45 else INTENSITY[kind]
         events.append(Event(action_unit, kind, onset, apex, offset, intensity))
-        time += duration + rng.uniform(*GAP_SECONDS)
+        time += duration + rng.uniform(*gaps)
     return events
 
 
@@ -427,6 +432,7 @@ def make_demo(
     progress: bool = True,
     participants: int = 1,
     videos: int = 1,
+    gaps: tuple[float, float] = GAP_SECONDS,
 ) -> Path:
     """Write the demo dataset under ``output_dir`` and return ``output_dir``.
 
@@ -434,7 +440,8 @@ def make_demo(
     ``open_sources(<output_dir>/frames)``), annotations: ``<output_dir>/annotations.csv`` and
     ``<output_dir>/SAMM_LongVideos_Demo.xlsx``. By default one clip, ``900_1``; ``participants``
     and ``videos`` (per participant) make more, each with its own schedule (see
-    :func:`demo_videos` and :func:`participant_face`).
+    :func:`demo_videos` and :func:`participant_face`); ``gaps`` (seconds, min and max) spaces
+    the expressions (real long videos hold more neutral face than the default's).
     """
     from mesynth.faces.landmarks import LandmarkDetector
 
@@ -443,7 +450,9 @@ def make_demo(
     if num_frames < 1:
         raise ValueError(f"seconds * fps must give at least one frame, got {seconds} * {fps}")
     clips = demo_videos(participants, videos, seed)
-    schedules = {clip.video_id: schedule_events(num_frames, fps, clip.seed) for clip in clips}
+    schedules = {
+        clip.video_id: schedule_events(num_frames, fps, clip.seed, tuple(gaps)) for clip in clips
+    }
     if not all(schedules.values()):
         raise ValueError(
             f"a {seconds:g} s demo clip is too short to hold any expression; use at least 0.5 s"
@@ -523,6 +532,15 @@ def main(argv: list[str] | None = None) -> None:
         "--participants", type=int, default=1, help="participants (subjects 900, 901, ...)"
     )
     parser.add_argument("--videos", type=int, default=1, help="videos per participant")
+    parser.add_argument(
+        "--gaps",
+        type=float,
+        nargs=2,
+        default=GAP_SECONDS,
+        metavar=("MIN", "MAX"),
+        help=f"seconds of neutral face between expressions (default {GAP_SECONDS[0]:g} "
+        f"{GAP_SECONDS[1]:g})",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     path = make_demo(
@@ -533,6 +551,7 @@ def main(argv: list[str] | None = None) -> None:
         args.size,
         participants=args.participants,
         videos=args.videos,
+        gaps=tuple(args.gaps),
     )
     print(path)
 

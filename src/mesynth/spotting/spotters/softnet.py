@@ -21,9 +21,10 @@ narrowed by ``k/2`` at each end since the pseudo-labels start that early and end
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,6 +61,7 @@ class SoftNetSettings:
     accelerator: str = "auto"
     devices: int = 1
     precision: str = "32-true"
+    cpu_threads: int = 1
     progress: bool = False
     peaks: PeakSettings = field(
         default_factory=lambda: PeakSettings(p=0.55, extent=0.5, calibrate=False)
@@ -82,6 +84,8 @@ class SoftNetSettings:
             )
         if self.smooth < 0:
             problems.append(f"smooth={self.smooth} must be >= 0")
+        if self.cpu_threads < 1:
+            problems.append(f"cpu_threads={self.cpu_threads} must be >= 1")
         if problems:
             raise ValueError("spotter=softnet: " + "; ".join(problems))
 
@@ -145,6 +149,7 @@ def _torch_modules():
             self.settings = settings
             self.net = ThreeStreamNet(scales, map_size, settings.channels, settings.hidden)
             self.loss = nn.BCEWithLogitsLoss()
+            self.epoch_losses: list[float] = []
 
         def forward(self, maps: torch.Tensor) -> torch.Tensor:
             return self.net(maps)
@@ -159,12 +164,29 @@ def _torch_modules():
             self.log("train_loss", loss, prog_bar=True, on_epoch=True, on_step=False)
             return loss
 
+        def on_train_epoch_end(self) -> None:
+            self.epoch_losses.append(float(self.trainer.callback_metrics["train_loss"]))
+
         def configure_optimizers(self):
             return torch.optim.Adam(
                 self.parameters(), lr=self.settings.lr, weight_decay=self.settings.weight_decay
             )
 
     return ThreeStreamNet, SoftNetModule
+
+
+@contextlib.contextmanager
+def _cpu_threads(count: int, on_cpu: bool) -> Iterator[None]:
+    """Run torch on ``count`` intra-op threads (when computing on the CPU), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    if on_cpu:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def stream_order(channels: Sequence[str]) -> list[int]:
@@ -289,7 +311,9 @@ class SoftNet:
             positives,
             self.settings.epochs,
         )
-        trainer.fit(self.module, loader)
+        on_cpu = self.settings.accelerator == "cpu" or not torch.cuda.is_available()
+        with _cpu_threads(self.settings.cpu_threads, on_cpu):
+            trainer.fit(self.module, loader)
         self.module.eval()
         if self.settings.peaks.calibrate:
             annotated = [video for video in videos if video.events]
@@ -316,7 +340,7 @@ class SoftNet:
         maps = scaled_maps(features)
         device = next(self.module.parameters()).device
         outputs = []
-        with torch.no_grad():
+        with torch.no_grad(), _cpu_threads(self.settings.cpu_threads, device.type == "cpu"):
             for start in range(0, len(maps), 4 * self.settings.batch_size):
                 batch = torch.from_numpy(maps[start : start + 4 * self.settings.batch_size])
                 outputs.append(torch.sigmoid(self.module(batch.to(device))).cpu().numpy())

@@ -1,0 +1,281 @@
+"""Motion features: where the motion is found, head motion removed, sampling, cache, workers."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from mesynth.config import conf_dir
+from mesynth.spotting import features as features_module
+from mesynth.spotting.features import (
+    FeatureJob,
+    FeatureSettings,
+    VideoFeatures,
+    compute_many,
+    warp_to_crop,
+)
+from mesynth.spotting.roi import REFERENCE, ROI_NAMES, boxes_from_landmarks
+from mesynth.video.demo import FaceWarper, demo_face
+from mesynth.video.sources import open_sources
+
+FPS = 30.0
+FRAMES = 36
+
+
+@pytest.fixture(scope="module")
+def face():
+    return demo_face(128)
+
+
+def _envelope(rise: tuple[int, int], fall: tuple[int, int]) -> np.ndarray:
+    """0 -> 1 over ``rise`` frames, 1 until ``fall`` starts, back to 0 by its end."""
+    frames = np.arange(FRAMES)
+    curve = np.interp(frames, [rise[0], rise[1], fall[0], fall[1]], [0, 1, 1, 0])
+    curve[(frames < rise[0]) | (frames > fall[1])] = 0
+    return curve
+
+
+def _write_clip(folder: Path, frames: list[np.ndarray]) -> None:
+    folder.mkdir(parents=True)
+    for number, frame in enumerate(frames, start=1):
+        assert cv2.imwrite(str(folder / f"{folder.name}_{number:04d}.png"), frame)
+
+
+@pytest.fixture(scope="module")
+def clips(face, tmp_path_factory) -> Path:
+    """Three 36-frame clips of the demo face: AU4 brow lowering, AU12 smile, head sway only."""
+    image, landmarks = face
+    warper = FaceWarper(image, landmarks)
+    root = tmp_path_factory.mktemp("feature_clips")
+    envelope = _envelope((10, 16), (20, 26))
+    _write_clip(root / "brows", [warper.render({4: v}) for v in envelope])
+    _write_clip(root / "mouth", [warper.render({12: v}) for v in envelope])
+    sway = []
+    for index in range(FRAMES):
+        shift = 1.5 * np.sin(2 * np.pi * index / FRAMES)
+        matrix = np.float32([[1, 0, shift], [0, 1, 0.5 * shift]])
+        sway.append(cv2.warpAffine(image, matrix, image.shape[::-1], borderMode=cv2.BORDER_REFLECT))
+    _write_clip(root / "sway", sway)
+    return root
+
+
+def _jobs(root: Path) -> list[FeatureJob]:
+    return [FeatureJob(s.video_id, s, None, FPS) for s in open_sources(root, layout="folder")]
+
+
+@pytest.fixture(scope="module")
+def computed(clips) -> dict[str, VideoFeatures]:
+    results = compute_many(_jobs(clips), FeatureSettings(maps=True, map_size=16), progress=False)
+    return {f.name: f for f in results}
+
+
+def _region(features: VideoFeatures, names) -> np.ndarray:
+    return features.motion[:, [features.roi_names.index(n) for n in names]].max(axis=1)
+
+
+def test_every_default_is_in_the_config_file_and_k_follows_the_frame_rate():
+    node = OmegaConf.load(conf_dir() / "spotting_features" / "default.yaml")
+    settings = FeatureSettings.from_config(node)
+    assert settings == FeatureSettings()
+    assert FeatureSettings.from_config(node, maps=True).maps is True
+    # (k, k_macro, stride): SAMM-LV's 200 fps is sampled every 4th frame, CAS(ME)^2's 30 fps
+    # every frame; k is half of 0.4 s (SOFTNet's k: 37 and 6), a multiple of the step.
+    assert settings.resolve(200.0) == (40, 152, 4)
+    assert settings.resolve(30.0) == (6, 22, 1)
+    assert dataclasses.replace(settings, k=10, max_fps=None).resolve(200.0) == (10, 150, 1)
+
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['kk'\]"):
+        FeatureSettings.from_config({**OmegaConf.to_container(node), "kk": 3})
+    with pytest.raises(ValueError, match=r"flow has unknown setting\(s\) \['speed'\]"):
+        FeatureSettings.from_config({"flow": {"speed": 1}})
+    with pytest.raises(ValueError, match="k_macro=5 must be larger than k=10"):
+        FeatureSettings(k=10, k_macro=5)
+    with pytest.raises(ValueError, match="flow.method='tvl1' is not one of"):
+        FeatureSettings(flow_method="tvl1")
+
+
+def test_motion_is_found_in_the_moving_region_only(computed):
+    brows, mouth = computed["brows"], computed["mouth"]
+    assert brows.roi_names == ROI_NAMES and brows.roi_source == "landmarks"
+    assert len(brows) == FRAMES and brows.frame_numbers.tolist() == list(range(1, FRAMES + 1))
+    assert (brows.k, brows.k_macro, brows.stride) == (6, 22, 1)
+    for array in (brows.motion, brows.strain, brows.motion_macro, brows.strain_macro):
+        assert array.shape == (FRAMES, len(ROI_NAMES)) and array.dtype == np.float32
+
+    brow_motion = _region(brows, ["brow_left", "brow_right"])
+    assert brow_motion.max() > 1.0  # pixels of the 128 px crop over k = 6 frames
+    assert brow_motion.max() > 3 * _region(brows, ["mouth"]).max()
+    assert 8 <= int(np.argmax(brow_motion)) <= 28  # during the expression (frames 10-26)
+    assert brow_motion[:4].max() < 0.1 * brow_motion.max()  # still face before it
+
+    smile = _region(mouth, ["mouth"])
+    assert smile.max() > 0.4
+    assert smile.max() > 3 * _region(mouth, ["brow_left", "brow_right"]).max()
+    # Strain follows the deformation too.
+    assert brows.strain[:, 0].max() > 5 * brows.strain[:4, 0].max()
+
+
+def test_head_motion_is_subtracted(computed):
+    sway = computed["sway"]
+    # The head moves up to 1.6 px over a k = 6 frame pair; the regions, measured against the
+    # nose, barely move.
+    assert sway.motion.max() < 0.35
+    assert sway.motion.max() < 0.25 * _region(computed["brows"], ["brow_left"]).max()
+    assert np.abs(sway.vectors).max() < 0.2
+
+
+def test_maps_and_vectors_have_their_documented_shapes(computed):
+    brows = computed["brows"]
+    assert brows.maps.shape == (FRAMES, 6, 16, 16) and brows.maps.dtype == np.float16
+    assert brows.map_channels == (
+        "u@micro",
+        "v@micro",
+        "strain@micro",
+        "u@macro",
+        "v@macro",
+        "strain@macro",
+    )
+    assert brows.vectors.shape == (FRAMES, len(ROI_NAMES), 4, 2)
+    # Brows lowered: the brow cells move down (+y) on the way in, up on the way back.
+    down = brows.vectors[:, ROI_NAMES.index("brow_left"), :, 1].mean(axis=1)
+    assert down[10:16].max() > 0.5 and down[20:26].min() < -0.5
+    # Pairs need k/2 frames on each side; the vectors there are zero (no motion known).
+    assert not brows.vectors[:3].any() and not brows.vectors[-3:].any()
+    assert brows.roi_boxes.shape == (len(ROI_NAMES) + 1, 4)
+
+
+def test_high_frame_rates_are_sampled_and_rows_interpolated(clips, computed):
+    settings = FeatureSettings(k=4, k_macro=8, max_fps=15)
+    (features,) = compute_many(
+        [j for j in _jobs(clips) if j.name == "brows"], settings, progress=False
+    )
+    assert (features.k, features.k_macro, features.stride) == (4, 8, 2)
+    assert len(features) == FRAMES
+    middle = features.motion[1:-1:2]
+    np.testing.assert_allclose(middle, (features.motion[:-2:2] + features.motion[2::2]) / 2, 1e-5)
+    every_frame = compute_many(
+        [j for j in _jobs(clips) if j.name == "brows"],
+        dataclasses.replace(settings, max_fps=None),
+        progress=False,
+    )[0]
+    brow = ROI_NAMES.index("brow_left")
+    assert (
+        abs(int(np.argmax(features.motion[:, brow])) - int(np.argmax(every_frame.motion[:, brow])))
+        <= 2
+    )
+
+
+def test_cache_reuses_results_and_notices_changed_frames(clips, tmp_path, monkeypatch):
+    root = tmp_path / "clips"
+    for name in ("brows", "sway"):
+        _write_clip(root / name, [cv2.imread(str(p)) for p in sorted((clips / name).iterdir())])
+    settings = FeatureSettings()
+    cache = tmp_path / "cache"
+    first = compute_many(_jobs(root), settings, cache, progress=False)
+    assert len(list(cache.glob("*.npz"))) == 2
+
+    computed_names = []
+    original = features_module.compute_features
+
+    def counting(job, *args, **kwargs):
+        computed_names.append(job.name)
+        return original(job, *args, **kwargs)
+
+    monkeypatch.setattr(features_module, "compute_features", counting)
+    again = compute_many(_jobs(root), settings, cache, progress=False)
+    assert computed_names == []
+    for before, after in zip(first, again, strict=True):
+        np.testing.assert_array_equal(before.motion, after.motion)
+        np.testing.assert_array_equal(before.vectors, after.vectors)
+        assert before.name == after.name and before.k == after.k
+
+    # A rewritten frame changes the source's identity: only that video is computed again.
+    frame = root / "sway" / "sway_0005.png"
+    cv2.imwrite(str(frame), np.full((128, 128), 128, np.uint8))
+    compute_many(_jobs(root), settings, cache, progress=False)
+    assert computed_names == ["sway"]
+    # Other settings are other cache files.
+    compute_many(_jobs(root), dataclasses.replace(settings, k=4), cache, progress=False)
+    assert computed_names == ["sway", "brows", "sway"]
+    assert len(list(cache.glob("*.npz"))) == 5
+
+
+def test_worker_processes_give_the_same_features(clips, computed):
+    pooled = compute_many(
+        _jobs(clips), FeatureSettings(maps=True, map_size=16), workers=2, progress=False
+    )
+    for features in pooled:
+        reference = computed[features.name]
+        np.testing.assert_allclose(features.motion, reference.motion, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(features.vectors, reference.vectors, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(features.maps, reference.maps)
+
+
+def test_save_and_load_round_trip(computed, tmp_path):
+    brows = computed["brows"]
+    path = brows.save(tmp_path / "brows.npz", key={"a": 1})
+    loaded = VideoFeatures.load(path)
+    for name, array in brows.arrays().items():
+        np.testing.assert_array_equal(getattr(loaded, name), array)
+    assert loaded.meta() == brows.meta()
+    assert VideoFeatures.load(path, maps=False).maps is None
+
+
+def test_bad_inputs_are_clear_errors(clips, tmp_path):
+    (source,) = [s for s in open_sources(clips, layout="folder") if s.video_id == "brows"]
+    with pytest.raises(ValueError, match="no known frame rate.*spotting.features.fps"):
+        compute_many([FeatureJob("brows", source)], FeatureSettings(), progress=False)
+    with pytest.raises(ValueError, match=r"distinct names; repeated: \['x'\]"):
+        compute_many(
+            [FeatureJob("x", source, None, FPS), FeatureJob("x", source, None, FPS)],
+            FeatureSettings(),
+            progress=False,
+        )
+    single = tmp_path / "single"
+    _write_clip(single, [cv2.imread(str(sorted((clips / "brows").iterdir())[0]))])
+    (one,) = open_sources(single, layout="folder")
+    with pytest.raises(ValueError, match="1 frame.*at least two samples"):
+        compute_many([FeatureJob("single", one, None, FPS)], FeatureSettings(), progress=False)
+
+
+def test_frames_without_a_face_use_the_aligned_crop_template(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    blank = tmp_path / "noface"
+    _write_clip(blank, [rng.integers(0, 255, (96, 96), dtype=np.uint8) for _ in range(12)])
+    (source,) = open_sources(blank, layout="folder")
+    (features,) = compute_many(
+        [FeatureJob("noface", source, None, FPS)], FeatureSettings(), progress=False
+    )
+    assert features.roi_source == "template"
+    assert "no face found" in caplog.text and "noface" in caplog.text
+
+
+def test_regions_from_landmarks_are_where_the_face_parts_are(face):
+    image, landmarks = face
+    rois = boxes_from_landmarks(landmarks, 128, margin=0.15)
+    boxes = rois.boxes
+    assert set(boxes) == {*ROI_NAMES, REFERENCE}
+    centre = {name: ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for name, b in boxes.items()}
+    assert centre["brow_left"][1] < centre["eye_left"][1] < centre["nose"][1] < centre["mouth"][1]
+    assert centre["brow_left"][0] < centre["nose"][0] < centre["brow_right"][0]
+    assert centre["eye_left"][0] < centre["eye_right"][0]
+    for name in ROI_NAMES:  # every region holds its landmarks
+        x0, y0, x1, y1 = boxes[name]
+        assert 0 <= x0 < x1 <= 128 and 0 <= y0 < y1 <= 128
+
+
+def test_a_strong_reduction_is_not_aliased():
+    ys, xs = np.mgrid[0:512, 0:512]
+    stripes = (127 + 120 * np.sin(xs * 2.9) * np.sin(ys * 0.05)).astype(np.uint8)
+    frame = np.dstack([stripes] * 3)
+    matrix = np.array([[0.25, 0.0, 0.0], [0.0, 0.25, 0.0]])
+    crop = warp_to_crop(frame, matrix, 128)
+    area = cv2.resize(stripes, (128, 128), interpolation=cv2.INTER_AREA)
+    naive = cv2.warpAffine(stripes, matrix, (128, 128), flags=cv2.INTER_LINEAR)
+    assert np.abs(crop.astype(float) - area).mean() < 3
+    assert np.abs(naive.astype(float) - area).mean() > 20

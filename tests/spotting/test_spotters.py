@@ -1,0 +1,194 @@
+"""Spotters on generated clips: flow_peaks finds the scheduled events, softnet trains a fold."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from mesynth.config import conf_dir
+from mesynth.spotting.features import FeatureJob, FeatureSettings, compute_many
+from mesynth.spotting.scoring import read_ground_truth, score_predictions
+from mesynth.spotting.spotters import build_spotter
+from mesynth.spotting.spotters.flow_peaks import FlowPeaks
+from mesynth.spotting.spotters.peaks import peak_intervals, threshold
+from mesynth.spotting.spotters.softnet import SoftNet, pseudo_labels
+from mesynth.spotting.types import Prediction, SpottingVideo
+from mesynth.video.demo import make_demo
+from mesynth.video.sources import open_sources
+
+FPS = 30.0
+SECONDS = 12.0
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> list[SpottingVideo]:
+    """Three participants, one 12 s clip each at 30 fps, 128 px, expressions 1-2.5 s apart."""
+    root = tmp_path_factory.mktemp("spotting_clips")
+    make_demo(
+        root,
+        seconds=SECONDS,
+        fps=FPS,
+        frame_size=128,
+        participants=3,
+        gaps=(1.0, 2.5),
+        progress=False,
+    )
+    sources = open_sources(root / "frames")
+    assert all(source.fps is None or source.fps == 200.0 for source in sources)  # layout's rate
+    jobs = [FeatureJob(s.video_id, s, None, FPS) for s in sources]
+    settings = FeatureSettings(maps=True, map_size=16)
+    truth = read_ground_truth(root / "annotations.csv")
+    return [
+        SpottingVideo(job.name, job.source.participant, FPS, features, truth[job.name])
+        for job, features in zip(jobs, compute_many(jobs, settings, progress=False), strict=True)
+    ]
+
+
+def _spotter(name: str, seed: int = 0, **overrides):
+    node = OmegaConf.load(conf_dir() / "spotter" / f"{name}.yaml")
+    for key, value in overrides.items():
+        OmegaConf.update(node, key, value)
+    return build_spotter(node, seed)
+
+
+def _leave_one_out(videos, make):
+    predictions, spotters = [], []
+    for held in sorted({v.participant for v in videos}):
+        spotter = make()
+        spotter.fit([v for v in videos if v.participant != held])
+        predictions += [p for v in videos if v.participant == held for p in spotter.predict(v)]
+        spotters.append(spotter)
+    return predictions, spotters
+
+
+def test_flow_peaks_finds_the_scheduled_events(videos):
+    truth = {v.video_id: v.events for v in videos}
+    assert {e.kind for v in videos for e in v.events} == {"micro", "macro"}
+    predictions, spotters = _leave_one_out(videos, lambda: _spotter("flow_peaks"))
+    score = score_predictions(predictions, truth)
+    assert score.counts["overall"].f1 >= 0.8, score.table()
+    assert score.counts["micro"].n_tp > 0 and score.counts["macro"].n_tp > 0, score.table()
+    for spotter in spotters:  # calibrated on the two training participants
+        assert spotter.p in spotter.settings.peaks.p_grid
+        assert spotter.extent in spotter.settings.peaks.extent_grid
+        assert spotter.training_f1 >= 0.8
+    for prediction in predictions:
+        assert isinstance(prediction, Prediction) and np.isfinite(prediction.score)
+        assert 1 <= prediction.onset <= prediction.offset <= SECONDS * FPS  # file numbers
+        seconds = (prediction.offset - prediction.onset + 1) / FPS
+        assert (prediction.kind == "micro") == (seconds <= 0.5)
+
+
+def test_flow_peaks_predicts_without_looking_at_labels(videos):
+    spotter = _spotter("flow_peaks")
+    spotter.fit(videos[:2])
+    video = videos[2]
+    unlabelled = dataclasses.replace(video, events=[])
+    assert spotter.predict(unlabelled) == spotter.predict(video)
+    scores = spotter.frame_scores(video)
+    assert scores.shape == (len(video.features),)
+    inside = np.zeros(len(scores), bool)
+    numbers = video.features.frame_numbers
+    for event in video.events:
+        inside |= (numbers >= event.onset) & (numbers <= event.offset)
+    assert scores[inside].mean() > 4 * scores[~inside].mean()
+
+
+def test_flow_peaks_works_uncalibrated_and_checks_its_settings(videos):
+    spotter = _spotter("flow_peaks", **{"peaks.calibrate": False})
+    spotter.fit(videos)
+    assert (spotter.p, spotter.extent, spotter.training_f1) == (0.3, 0.3, None)
+    assert spotter.predict(videos[0])
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['window'\]"):
+        _spotter("flow_peaks", window=3)
+    with pytest.raises(ValueError, match=r"names \['chin'\], which the features do not have"):
+        _spotter("flow_peaks", rois=["chin"]).frame_scores(videos[0])
+    with pytest.raises(ValueError, match="not one of .*flow_peaks"):
+        build_spotter({"name": "mdmd"})
+
+
+def test_peak_intervals_follow_the_moilanen_threshold():
+    curve = np.zeros(100)
+    curve[10:21] = np.hanning(11) * 1.0  # a peak of 1 at row 15
+    curve[60:81] = np.hanning(21) * 0.5  # a peak of 0.5 at row 70
+    assert threshold(curve, 0.5) == pytest.approx(curve.mean() + 0.5 * (1 - curve.mean()))
+    assert [peak for _, _, peak in peak_intervals(curve, 0.5, 0.5, 5)] == [15]
+    found = peak_intervals(curve, 0.3, 0.5, 5)
+    assert [peak for _, _, peak in found] == [15, 70]
+    # Half-height extents of the two Hann windows: 5 and 10 rows wide around their peaks.
+    assert found[0][:2] == (13, 17) and found[1][:2] == (65, 75)
+
+
+def test_softnet_trains_a_fold_on_tiny_data(videos):
+    train, test = videos[:2], videos[2]
+    overrides = {"epochs": 6, "batch_size": 32, "accelerator": "cpu"}
+    spotter = _spotter("softnet", seed=3, **overrides)
+    assert isinstance(spotter, SoftNet) and spotter.needs_maps
+    spotter.fit(train)
+    losses = spotter.module.epoch_losses
+    assert len(losses) == 6 and losses[-1] < 0.7 * losses[0]
+
+    curves = spotter.type_scores(test)
+    numbers = test.features.frame_numbers
+    for curve in curves.values():
+        assert curve.shape == (len(numbers),) and 0 <= curve.min() and curve.max() <= 1
+    # Micro-expressions of the held-out participant stand out. (Macro ones are seen at their
+    # onset and offset only: during a held expression the frame pairs barely move.)
+    inside = np.zeros(len(numbers), bool)
+    for event in test.events:
+        if event.kind == "micro":
+            inside |= (numbers >= event.onset) & (numbers <= event.offset)
+    assert curves["micro"][inside].mean() > 2 * curves["micro"][~inside].mean()
+    predictions = spotter.predict(test)
+    assert predictions and all(p.video == test.video_id for p in predictions)
+    assert all(numbers[0] <= p.onset <= p.offset <= numbers[-1] for p in predictions)
+
+    again = _spotter("softnet", seed=3, **overrides)
+    again.fit(train)
+    np.testing.assert_allclose(again.frame_scores(test), spotter.frame_scores(test), atol=1e-6)
+
+
+def test_softnet_pseudo_labels_cover_each_expression_and_its_pair_span(videos):
+    video = videos[0]
+    labels = pseudo_labels(video)
+    features = video.features
+    assert labels.shape == (len(features), 2)  # 30 fps: every frame is a sample
+    numbers = features.frame_numbers
+    for column, (kind, span) in enumerate((("micro", features.k), ("macro", features.k_macro))):
+        expected = np.zeros(len(numbers), bool)
+        for event in video.events:
+            if event.kind == kind:
+                expected |= (numbers + span - span // 2 >= event.onset) & (
+                    numbers - span // 2 <= event.offset
+                )
+        np.testing.assert_array_equal(labels[:, column] > 0, expected)
+
+
+def test_softnet_needs_flow_maps(videos):
+    without = dataclasses.replace(
+        videos[0], features=dataclasses.replace(videos[0].features, maps=None)
+    )
+    with pytest.raises(ValueError, match="no flow maps; softnet needs them"):
+        _spotter("softnet", epochs=1).fit([without])
+    with pytest.raises(RuntimeError, match="not been trained"):
+        _spotter("softnet").predict(videos[0])
+
+
+def test_flow_peaks_reads_no_maps():
+    assert FlowPeaks.needs_maps is False and SoftNet.needs_maps is True
+
+
+def test_spotter_configs_show_every_setting():
+    from mesynth.spotting.spotters.flow_peaks import FlowPeaksSettings
+    from mesynth.spotting.spotters.softnet import SoftNetSettings
+
+    for name, settings_class in (("flow_peaks", FlowPeaksSettings), ("softnet", SoftNetSettings)):
+        node = OmegaConf.to_container(OmegaConf.load(conf_dir() / "spotter" / f"{name}.yaml"))
+        assert node.pop("name") == name
+        assert set(node) == set(settings_class.__dataclass_fields__)
+        assert set(node["peaks"]) == set(settings_class().peaks.__dataclass_fields__)
+    assert Path(conf_dir() / "spotting_features" / "default.yaml").is_file()
