@@ -344,32 +344,29 @@ def _working_matrix(crop, index: int, size: int) -> np.ndarray:
 def warp_to_crop(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """Greyscale ``size`` x ``size`` crop of ``frame`` under ``matrix`` (source -> crop pixels).
 
-    A strong reduction first shrinks the face's part of the frame with area averaging, so the
-    small crop is not aliased (aliasing would show up as motion)."""
-    linear = matrix[:, :2]
-    scale = math.sqrt(abs(float(np.linalg.det(linear))))
-    if scale < 0.6:
-        inverse = cv2.invertAffineTransform(matrix)
-        corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], float)
-        points = corners @ inverse.T
-        height, width = frame.shape[:2]
-        x0, y0 = np.clip(np.floor(points.min(0)) - 2, 0, None).astype(int)
-        x1 = int(min(width, np.ceil(points[:, 0].max()) + 2))
-        y1 = int(min(height, np.ceil(points[:, 1].max()) + 2))
-        if x1 - x0 >= 2 and y1 - y0 >= 2:
-            part = frame[y0:y1, x0:x1]
-            new_size = (max(2, round((x1 - x0) * scale)), max(2, round((y1 - y0) * scale)))
-            small = cv2.resize(part, new_size, interpolation=cv2.INTER_AREA)
-            step_x, step_y = (x1 - x0) / new_size[0], (y1 - y0) / new_size[1]
-            offset = np.array([x0 + 0.5 * step_x - 0.5, y0 + 0.5 * step_y - 0.5])
-            matrix = np.hstack(
-                [linear * [step_x, step_y], (linear @ offset + matrix[:, 2])[:, None]]
-            )
-            frame = small
-    crop = cv2.warpAffine(
-        frame, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    Only the face's part of the frame is converted; a strong reduction first halves it with
+    Gaussian pyramid steps until at most a factor 2 is left, so the small crop is not aliased
+    (aliasing would show up as motion)."""
+    matrix = np.array(matrix, dtype=np.float64)
+    scale = math.sqrt(abs(float(np.linalg.det(matrix[:, :2]))))
+    inverse = cv2.invertAffineTransform(matrix)
+    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64)
+    points = corners @ inverse.T
+    height, width = frame.shape[:2]
+    margin = 4.0 / max(scale, 1e-6) + 2  # the pyramid filters' reach
+    x0 = int(np.clip(np.floor(points[:, 0].min() - margin), 0, width - 1))
+    y0 = int(np.clip(np.floor(points[:, 1].min() - margin), 0, height - 1))
+    x1 = int(np.clip(np.ceil(points[:, 0].max() + margin), x0 + 1, width))
+    y1 = int(np.clip(np.ceil(points[:, 1].max() + margin), y0 + 1, height))
+    grey = _grey(frame[y0:y1, x0:x1])
+    matrix[:, 2] += matrix[:, :2] @ [x0, y0]
+    while scale < 0.5 and min(grey.shape) >= 8:
+        grey = cv2.pyrDown(grey)  # output pixel i sits on input pixel 2 i
+        matrix[:, :2] *= 2
+        scale *= 2
+    return cv2.warpAffine(
+        grey, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
-    return _grey(crop)
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -713,6 +710,7 @@ def _load_cached(path: Path, key: Mapping, maps: bool) -> VideoFeatures | None:
 # ----------------------------------------------------------------------------- many videos
 
 _progress_queue = None
+_detector = None  # one landmark detector per worker process (loading it takes about a second)
 
 
 def _init_worker(progress_queue) -> None:
@@ -727,7 +725,12 @@ def _report(frames: int) -> None:
 
 
 def _work(job: FeatureJob, settings: FeatureSettings, path: str | None, key: dict | None):
-    features = compute_features(job, settings, on_frames=_report)
+    global _detector
+    if _detector is None:
+        from mesynth.faces.landmarks import LandmarkDetector
+
+        _detector = LandmarkDetector()
+    features = compute_features(job, settings, _detector, on_frames=_report)
     if path is not None:
         features.save(path, key)
         return None  # the parent reads the file: no large arrays through the pipe
