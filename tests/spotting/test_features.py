@@ -120,6 +120,17 @@ def test_motion_is_found_in_the_moving_region_only(computed):
     assert brows.strain[:, 0].max() > 5 * brows.strain[:4, 0].max()
 
 
+def test_dis_flow_finds_the_same_motion(clips, computed):
+    jobs = [j for j in _jobs(clips) if j.name in ("brows", "sway")]
+    results = compute_many(jobs, FeatureSettings(flow_method="dis"), progress=False)
+    brows, sway = results
+    brow_motion = _region(brows, ["brow_left", "brow_right"])
+    reference = _region(computed["brows"], ["brow_left", "brow_right"])
+    assert abs(int(np.argmax(brow_motion)) - int(np.argmax(reference))) <= 2
+    assert brow_motion.max() > 3 * _region(brows, ["mouth"]).max()
+    assert sway.motion.max() < 0.25 * brow_motion.max()
+
+
 def test_head_motion_is_subtracted(computed):
     sway = computed["sway"]
     # The head moves up to 1.6 px over a k = 6 frame pair; the regions, measured against the

@@ -420,8 +420,8 @@ class _Flow:
             self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[settings.dis_preset])
 
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        if self._dis is not None:
-            return self._dis.calc(first, second, None)
+        if self._dis is not None:  # DIS reads contiguous images only
+            return self._dis.calc(np.ascontiguousarray(first), np.ascontiguousarray(second), None)
         params = self.settings.farneback
         return cv2.calcOpticalFlowFarneback(
             first,
