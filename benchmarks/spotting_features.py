@@ -38,7 +38,7 @@ from mesynth.spotting.features import (
     _sampled_frames,
     compute_features,
 )
-from mesynth.video.demo import make_demo
+from mesynth.video.demo_clip import make_demo
 from mesynth.video.sources import open_sources
 
 SAMM_SIZE = (1088, 2040)  # height, width

@@ -1,6 +1,6 @@
 """``make demo``: make the demo long video, synthesise it, evaluate it.
 
-1. ``mesynth.video.demo`` warps scikit-image's astronaut photo into a 200 fps greyscale long
+1. ``mesynth.video.demo_clip`` warps scikit-image's astronaut photo into a 200 fps greyscale long
    video with scheduled micro- and macro-expressions and SAMM-style annotations.
 2. The official CelebA-HQ weights (and the landmark network) are used when they are in
    ``checkpoints/``; otherwise one download attempt is made (none with ``MESYNTH_OFFLINE=1``).
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from mesynth.download import ensure_weights
-from mesynth.video.demo import make_demo
+from mesynth.video.demo_clip import make_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 CKPT = Path("checkpoints/celeba_hq/100000_nets_ema.ckpt")

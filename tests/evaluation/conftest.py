@@ -16,7 +16,7 @@ DEMO_SECONDS, DEMO_FPS, DEMO_SIZE, CROP_SIZE = 8.0, 50.0, 256, 192
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     """The demo clip (SAMM-LV layout, 400 frames, scheduled AU12 / AU4 / AU45 events)."""
-    from mesynth.video.demo import make_demo
+    from mesynth.video.demo_clip import make_demo
 
     root = tmp_path_factory.mktemp("demo")
     return make_demo(root, seconds=DEMO_SECONDS, fps=DEMO_FPS, frame_size=DEMO_SIZE, progress=False)

@@ -571,7 +571,7 @@ def _synthesise_by_copy(demo: Path, out: Path, frozen: bool = False) -> Path:
 def clips(tmp_path_factory) -> dict[str, Path]:
     """Three demo participants (one 2 s, 200 fps clip each, SAMM-LV layout), a synthesis
     output that kept all motion and one that lost it, and a shared feature cache."""
-    from mesynth.video.demo import make_demo
+    from mesynth.video.demo_clip import make_demo
 
     root = tmp_path_factory.mktemp("spotting_clips")
     demo = make_demo(

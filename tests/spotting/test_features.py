@@ -20,7 +20,7 @@ from mesynth.spotting.features import (
     warp_to_crop,
 )
 from mesynth.spotting.roi import REFERENCE, ROI_NAMES, boxes_from_landmarks
-from mesynth.video.demo import FaceWarper, demo_face
+from mesynth.video.demo_clip import FaceWarper, demo_face
 from mesynth.video.sources import open_sources
 
 FPS = 30.0

@@ -17,7 +17,7 @@ from mesynth.spotting.spotters.flow_peaks import FlowPeaks
 from mesynth.spotting.spotters.peaks import peak_intervals, threshold
 from mesynth.spotting.spotters.softnet import SoftNet, pseudo_labels
 from mesynth.spotting.types import Prediction, SpottingVideo
-from mesynth.video.demo import make_demo
+from mesynth.video.demo_clip import make_demo
 from mesynth.video.sources import open_sources
 
 FPS = 30.0

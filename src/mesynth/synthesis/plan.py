@@ -58,7 +58,7 @@ def open_videos(cfg: DictConfig) -> list[VideoSource]:
         if source.name == "frames" and source.parent.name == "demo":
             demo_hint = (
                 " This is the default demo clip: make it with `make demo` or "
-                f"`python -m mesynth.video.demo --output {source.parent}`."
+                f"`python -m mesynth.video.demo_clip --output {source.parent}`."
             )
         raise FileNotFoundError(
             f"source {source} does not exist; set source= to a video file, a folder of frames or "

@@ -9,7 +9,7 @@ import pytest
 
 from mesynth.faces.landmarks import LandmarkDetector, eye_aspect_ratio
 from mesynth.video.annotations import COLUMNS, read_annotations
-from mesynth.video.demo import FaceWarper, demo_face, envelopes, make_demo, schedule_events
+from mesynth.video.demo_clip import FaceWarper, demo_face, envelopes, make_demo, schedule_events
 from mesynth.video.sources import open_sources
 
 FPS = 200
@@ -118,7 +118,7 @@ def test_too_short_clip_is_a_clear_error(tmp_path):
 
 
 def test_several_participants_get_their_own_look_and_schedules(tmp_path: Path):
-    from mesynth.video.demo import main
+    from mesynth.video.demo_clip import main
 
     output = tmp_path / "many"
     main(

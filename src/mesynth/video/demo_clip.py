@@ -20,7 +20,7 @@ subjects 900, 901, ... each with their own look (participant 0 is the photo itse
 are mirrored, turned, scaled and lit differently) and every video with its own schedule, small
 frames included, for spotting tests and leave-one-subject-out experiments.
 
-Command line: ``python -m mesynth.video.demo --output DIR [--participants 3 --videos 2]``.
+Command line: ``python -m mesynth.video.demo_clip --output DIR [--participants 3 --videos 2]``.
 """
 
 from __future__ import annotations
