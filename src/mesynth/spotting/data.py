@@ -178,8 +178,12 @@ def _estimated_crop(source, size: int, crops_dir: Path) -> Crop:
     return crop
 
 
-def load_inputs(cfg) -> SpottingInputs:
-    """Originals, synthetic sets, crops and ground truth for ``python evaluate.py task=spotting``."""
+def load_inputs(cfg, min_participants: int = 2) -> SpottingInputs:
+    """Originals, synthetic sets, crops and ground truth for ``python evaluate.py task=spotting``.
+
+    ``min_participants``: leave-one-subject-out needs 2; scoring a configured spotter as it is
+    (:func:`mesynth.spotting.experiment.score_as_configured`) needs 1.
+    """
     from mesynth.video.sources import open_sources
 
     spotting = cfg.spotting
@@ -284,7 +288,7 @@ def load_inputs(cfg) -> SpottingInputs:
             "was estimated for them the same way."
         )
     n_participants = len({entry.participant for entry in entries})
-    if n_participants < 2:
+    if n_participants < min_participants:
         raise EvaluationInputError(
             f"leave-one-subject-out needs at least 2 participants; {original_root} has "
             f"{n_participants} (participant_regex={regex!r}); check participant_regex"

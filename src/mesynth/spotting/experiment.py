@@ -333,3 +333,32 @@ def render_section(
     if inputs.notes:
         lines += ["", *[f"- {note}" for note in inputs.notes]]
     return "\n".join(lines) + "\n"
+
+
+def score_as_configured(cfg: DictConfig) -> dict[str, dict]:
+    """Spot every video with the spotter as configured, untrained and uncalibrated, and score it
+    per side: ``{"original": {micro, macro, overall}, "synthetic[<set>]": ...}`` of counts.
+
+    For a dataset too small for leave-one-subject-out folds (the one-participant demo clip):
+    nothing is fitted, so nothing is tuned on the videos scored.
+    """
+    from mesynth.spotting.scoring import pool, video_counts
+
+    _check_settings(cfg)
+    spotter_node = cfg.get("spotter")
+    spotter = _build_spotter(spotter_node, int(cfg.spotting.seed))
+    inputs = load_inputs(cfg, min_participants=1)
+    originals, synthetic = spotting_videos(inputs, cfg, maps=getattr(spotter, "needs_maps", None))
+    sides = {"original": originals} | {f"synthetic[{n}]": v for n, v in synthetic.items()}
+    scores = {}
+    for label, videos in sides.items():
+        predictions = [p for video in videos for p in spotter.predict(video)]
+        truth = {video.video_id: video.events for video in videos}
+        table = video_counts(
+            predictions,
+            truth,
+            iou_threshold=float(cfg.spotting.iou),
+            matching=str(cfg.spotting.matching),
+        )
+        scores[label] = {kind: counts.as_dict() for kind, counts in pool(table).items()}
+    return scores
