@@ -45,3 +45,19 @@ def resolve_num_workers(value: object, setting: str = "num_workers") -> int:
     if workers < 0 or str(value).strip() != str(workers):
         raise ValueError(f"{setting}={value!r} must be a whole number >= 0 or auto")
     return workers
+
+
+def dataclass_values(cls: type, node: object, setting: str, drop: tuple[str, ...] = ()) -> dict:
+    """The values of a config node for dataclass ``cls``, refusing keys it does not have.
+
+    ``setting`` names the node in the error (e.g. ``spotter=softnet``); ``drop`` lists keys the
+    node may carry that are not fields (e.g. ``name``).
+    """
+    values = dict(to_plain(node) or {})
+    for key in drop:
+        values.pop(key, None)
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{setting} has unknown setting(s) {unknown}; known: {sorted(known)}")
+    return values

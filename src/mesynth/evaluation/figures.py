@@ -41,7 +41,8 @@ NA = "n/a"
 FLOW_KEY_LABEL = "flow key"  # the colour wheel's axes label (how tests find it)
 
 
-def _save(figure: plt.Figure, path: Path, dpi: int) -> Path:
+def save_figure(figure: plt.Figure, path: Path, dpi: int) -> Path:
+    """Write a figure as PNG atomically and close it."""
     try:
         return write_atomically(
             path,
@@ -168,7 +169,7 @@ def au_curves(
     labels: dict[tuple[str, str], str] | None = None,
 ) -> Path:
     """Save :func:`draw_au_curves` as PNG."""
-    return _save(draw_au_curves(curves, events, frame_numbers, labels), path, dpi)
+    return save_figure(draw_au_curves(curves, events, frame_numbers, labels), path, dpi)
 
 
 def draw_participant_histograms(by_participant: pd.DataFrame, bins: int = 6) -> plt.Figure:
@@ -202,7 +203,7 @@ def participant_histograms(
     by_participant: pd.DataFrame, path: Path, bins: int = 6, dpi: int = 120
 ) -> Path:
     """Save :func:`draw_participant_histograms` as PNG."""
-    return _save(draw_participant_histograms(by_participant, bins), path, dpi)
+    return save_figure(draw_participant_histograms(by_participant, bins), path, dpi)
 
 
 def _paired_bars(
@@ -256,7 +257,7 @@ def draw_by_au_bars(by_au: pd.DataFrame) -> plt.Figure:
 
 def by_au_bars(by_au: pd.DataFrame, path: Path, dpi: int = 120) -> Path:
     """Save :func:`draw_by_au_bars` as PNG."""
-    return _save(draw_by_au_bars(by_au), path, dpi)
+    return save_figure(draw_by_au_bars(by_au), path, dpi)
 
 
 def draw_subset_comparison(comparison: pd.DataFrame, name: str) -> plt.Figure:
@@ -272,7 +273,7 @@ def draw_subset_comparison(comparison: pd.DataFrame, name: str) -> plt.Figure:
 
 def subset_comparison(comparison: pd.DataFrame, name: str, path: Path, dpi: int = 120) -> Path:
     """Save :func:`draw_subset_comparison` as PNG."""
-    return _save(draw_subset_comparison(comparison, name), path, dpi)
+    return save_figure(draw_subset_comparison(comparison, name), path, dpi)
 
 
 # Layout of the flow figure, in inches.
@@ -374,4 +375,4 @@ def draw_event_flows(events: list) -> plt.Figure:
 
 def event_flows(events: list, path: Path, dpi: int = 120) -> Path:
     """Save :func:`draw_event_flows` as PNG."""
-    return _save(draw_event_flows(events), path, dpi)
+    return save_figure(draw_event_flows(events), path, dpi)

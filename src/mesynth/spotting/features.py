@@ -50,6 +50,7 @@ import cv2
 import numpy as np
 
 from mesynth.atomic import write_atomically
+from mesynth.evaluation.flow import FarnebackParams
 from mesynth.spotting.roi import REFERENCE, Rois, find_rois
 
 log = logging.getLogger(__name__)
@@ -71,18 +72,6 @@ PROGRESS_EVERY = 50  # frames between progress messages from worker processes
 
 
 @dataclass(frozen=True)
-class FarnebackSettings:
-    """OpenCV ``calcOpticalFlowFarneback`` settings (``flow.farneback``)."""
-
-    pyr_scale: float = 0.5
-    levels: int = 3
-    winsize: int = 15
-    iterations: int = 3
-    poly_n: int = 5
-    poly_sigma: float = 1.2
-
-
-@dataclass(frozen=True)
 class FeatureSettings:
     """How motion features are computed (``spotting.features`` in the config); see the module
     docstring. Build with :meth:`from_config`."""
@@ -100,7 +89,7 @@ class FeatureSettings:
     top_share: float = 0.33
     flow_method: str = "farneback"
     flow_pad: int = 8
-    farneback: FarnebackSettings = field(default_factory=FarnebackSettings)
+    farneback: FarnebackParams = field(default_factory=FarnebackParams)
     dis_preset: str = "medium"
     maps: bool = False
     map_size: int = 32
@@ -174,11 +163,11 @@ class FeatureSettings:
                 )
             values.update({table[key]: value for key, value in group.items()})
         try:
-            values["farneback"] = FarnebackSettings(**farneback)
+            values["farneback"] = FarnebackParams(**farneback)
         except TypeError as error:
             raise ValueError(
                 f"spotting.features.flow.farneback: {error}; known: "
-                f"{[f.name for f in fields(FarnebackSettings)]}"
+                f"{[f.name for f in fields(FarnebackParams)]}"
             ) from error
         if maps is not None:
             values["maps"] = bool(maps)

@@ -12,20 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mesynth.atomic import write_atomically  # noqa: E402
+from mesynth.evaluation.figures import save_figure  # noqa: E402
 from mesynth.spotting.types import MACRO, MICRO  # noqa: E402
 
 EVENT_COLOURS = {MICRO: "#ff7f0e", MACRO: "#2ca02c"}
-
-
-def _save(figure: plt.Figure, path: Path, dpi: int) -> Path:
-    try:
-        return write_atomically(
-            path,
-            lambda partial: figure.savefig(partial, dpi=dpi, bbox_inches="tight", format="png"),
-        )
-    finally:
-        plt.close(figure)
 
 
 def _frame_axis(video, length: int) -> np.ndarray:
@@ -74,7 +64,7 @@ def score_curves(curves: dict[str, dict], path: Path, dpi: int = 120) -> Path:
         axis.set_xlabel("frame")
         axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     figure.tight_layout()
-    return _save(figure, path, dpi)
+    return save_figure(figure, path, dpi)
 
 
 def f1_by_condition(summary: pd.DataFrame, path: Path, dpi: int = 120) -> Path:
@@ -105,4 +95,4 @@ def f1_by_condition(summary: pd.DataFrame, path: Path, dpi: int = 120) -> Path:
     axis.set_title("Spotting F1 by training condition (95% bootstrap interval over subjects)")
     axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
-    return _save(figure, path, dpi)
+    return save_figure(figure, path, dpi)

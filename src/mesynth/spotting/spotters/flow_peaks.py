@@ -69,16 +69,9 @@ class FlowPeaksSettings:
 
     @classmethod
     def from_config(cls, node: object) -> FlowPeaksSettings:
-        from mesynth.config import to_plain
+        from mesynth.config import dataclass_values
 
-        values = dict(to_plain(node) or {})
-        values.pop("name", None)
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"spotter=flow_peaks has unknown setting(s) {unknown}; known: {sorted(known)}"
-            )
+        values = dataclass_values(cls, node, "spotter=flow_peaks", drop=("name",))
         values["peaks"] = PeakSettings.from_config(values.get("peaks"))
         return cls(**values)
 

@@ -58,16 +58,9 @@ class PeakSettings:
 
     @classmethod
     def from_config(cls, node: object) -> PeakSettings:
-        from mesynth.config import to_plain
+        from mesynth.config import dataclass_values
 
-        values = dict(to_plain(node) or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"spotter.peaks has unknown setting(s) {unknown}; known: {sorted(known)}"
-            )
-        return cls(**values)
+        return cls(**dataclass_values(cls, node, "spotter.peaks"))
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:

@@ -91,16 +91,9 @@ class SoftNetSettings:
 
     @classmethod
     def from_config(cls, node: object) -> SoftNetSettings:
-        from mesynth.config import to_plain
+        from mesynth.config import dataclass_values
 
-        values = dict(to_plain(node) or {})
-        values.pop("name", None)
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"spotter=softnet has unknown setting(s) {unknown}; known: {sorted(known)}"
-            )
+        values = dataclass_values(cls, node, "spotter=softnet", drop=("name",))
         if "peaks" in values:
             values["peaks"] = PeakSettings.from_config(values["peaks"])
         return cls(**values)
