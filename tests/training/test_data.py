@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import torch
 from PIL import Image
 
 from mesynth.training.data import (
-    BalancedPairSampler,
+    BalancedBatchSampler,
     DataError,
     DomainImageDataset,
     FaceDomainDataModule,
@@ -21,6 +23,7 @@ from mesynth.training.data import (
     scan_celeba,
     scan_folder,
 )
+from tests.training.conftest import make_face_folder
 
 EXTENSIONS = ("jpg", "png")
 
@@ -196,36 +199,37 @@ def test_train_transform_crops_with_the_given_probability_and_normalises():
     assert flips == {True, False}  # flipped about half of the time
 
 
-def test_balanced_pair_sampler_equalises_domains_and_splits_processes():
+def test_balanced_batch_sampler_equalises_domains_and_gives_each_rank_its_own_stream():
     labels = [0] * 90 + [1] * 10
-    sampler = BalancedPairSampler(labels, 2, num_samples=4000, seed=1)
-    pairs = list(sampler)
-    assert len(pairs) == len(sampler) == 4000
+    sampler = BalancedBatchSampler(labels, 2, batch_size=8, seed=1)
+    batches = list(itertools.islice(sampler, 500))
+    items = [item for batch in batches for item in batch]
+    assert len(items) == 4000 and all(len(batch) == 8 for batch in batches)
     for column in (0, 1):
-        shares = Counter(labels[pair[column]] for pair in pairs)
+        shares = Counter(labels[item[column]] for item in items)
         assert abs(shares[1] / 4000 - 0.5) < 0.03
-    assert pairs == list(BalancedPairSampler(labels, 2, num_samples=4000, seed=1))
-    sampler.set_epoch(1)
-    assert list(sampler) != pairs
-    rank0 = list(BalancedPairSampler(labels, 2, 100, seed=1, rank=0, world_size=2))
-    rank1 = list(BalancedPairSampler(labels, 2, 100, seed=1, rank=1, world_size=2))
-    assert len(rank0) == len(rank1) == 50 and rank0 != rank1
+    assert len({item[2] for item in items}) == 4000  # every item its own augmentation seed
+    # Batch i depends only on (seed, rank, i): a stream started at i continues the first one.
+    assert batches == list(itertools.islice(BalancedBatchSampler(labels, 2, 8, seed=1), 500))
+    resumed = BalancedBatchSampler(labels, 2, 8, seed=1, start=200)
+    assert list(itertools.islice(resumed, 300)) == batches[200:]
+    rank1 = list(itertools.islice(BalancedBatchSampler(labels, 2, 8, seed=1, rank=1), 500))
+    assert all(ours != theirs for ours, theirs in zip(batches, rank1, strict=True))
+    other_seed = list(itertools.islice(BalancedBatchSampler(labels, 2, 8, seed=2), 500))
+    assert all(ours != theirs for ours, theirs in zip(batches, other_seed, strict=True))
+
+
+def solid_folder_module(tmp_path: Path, **settings) -> FaceDomainDataModule:
+    make_folder(tmp_path, {"dark": 3, "light": 5}, {"dark": 20, "light": 235})
+    return FaceDomainDataModule(
+        layout="folder", root=str(tmp_path), img_size=16, min_size=16, **settings
+    )
 
 
 def test_batches_hold_a_source_and_two_references_of_one_domain(tmp_path):
-    make_folder(tmp_path, {"dark": 3, "light": 5}, {"dark": 20, "light": 235})
-    module = FaceDomainDataModule(
-        layout="folder",
-        root=str(tmp_path),
-        img_size=16,
-        min_size=16,
-        batch_size=4,
-        num_workers=0,
-        randcrop_prob=0.5,
-    )
-    loader = module.train_dataloader()
+    module = solid_folder_module(tmp_path, batch_size=4, num_workers=0, randcrop_prob=0.5)
     seen = set()
-    for batch in loader:
+    for batch in itertools.islice(module.train_dataloader(), 6):
         assert batch["x_src"].shape == (4, 3, 16, 16)
         for key, labels in (("x_src", "y_src"), ("x_ref", "y_ref"), ("x_ref2", "y_ref")):
             # Solid images: the mean grey level tells the domain.
@@ -233,7 +237,54 @@ def test_batches_hold_a_source_and_two_references_of_one_domain(tmp_path):
             assert light.long().tolist() == batch[labels].tolist()
         seen.update(batch["y_ref"].tolist())
     assert seen == {0, 1}
-    with pytest.raises(DataError, match="fewer than one batch"):
-        FaceDomainDataModule(
-            layout="folder", root=str(tmp_path), img_size=16, min_size=16, batch_size=16
-        ).train_dataloader()
+
+
+def test_batches_are_the_same_with_worker_processes_and_leave_the_global_rng_alone(tmp_path):
+    """Every random choice of an item (second reference, crop, flip) comes from its own seed."""
+    face_root = make_face_folder(tmp_path / "faces", per_domain=4, size=48)
+    settings = dict(layout="folder", root=str(face_root), img_size=32, min_size=32, batch_size=3)
+    in_process = FaceDomainDataModule(num_workers=0, **settings)
+    torch.manual_seed(0)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(0)
+    batches = list(itertools.islice(in_process.train_dataloader(), 4))
+    assert torch.equal(torch.rand(3), expected_draw)  # data loading drew nothing from it
+    with_workers = FaceDomainDataModule(num_workers=2, persistent_workers=False, **settings)
+    for ours, theirs in zip(
+        batches, itertools.islice(with_workers.train_dataloader(), 4), strict=True
+    ):
+        for key in ours:
+            assert torch.equal(ours[key], theirs[key]), key
+    # The items differ: augmentation happened (x_src of one batch are not all the same image).
+    assert not torch.equal(batches[0]["x_src"][0], batches[1]["x_src"][0])
+
+
+def test_loader_settings_come_from_the_config(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    module = solid_folder_module(tmp_path, num_workers="auto", prefetch_factor=3)
+    assert module.num_workers == 3  # four cores, one left to the training process
+    loader = module.train_dataloader()
+    assert loader.num_workers == 3 and loader.prefetch_factor == 3
+    assert loader.persistent_workers and not loader.pin_memory  # no GPU here: auto is off
+    in_process = solid_folder_module(tmp_path, num_workers=0, pin_memory=True)
+    loader = in_process.train_dataloader()
+    assert loader.num_workers == 0 and loader.pin_memory and not loader.persistent_workers
+    with pytest.raises(ValueError, match="data.num_workers='many' must be a whole number"):
+        solid_folder_module(tmp_path, num_workers="many")
+    with pytest.raises(DataError, match="data.pin_memory='yes'; expected true, false or auto"):
+        solid_folder_module(tmp_path, pin_memory="yes")
+
+
+def test_a_one_domain_dataset_is_warned_about_loudly(tmp_path, caplog):
+    make_folder(tmp_path, {"faces": 3}, {"faces": 100})
+    module = FaceDomainDataModule(layout="folder", root=str(tmp_path), img_size=16, min_size=16)
+    with caplog.at_level(logging.WARNING):
+        module.setup("fit")
+    assert "the training data has ONE domain ('faces'" in caplog.text
+    assert "<root>/<domain>/" in caplog.text
+    caplog.clear()
+    two = tmp_path / "two"
+    make_folder(two, {"a": 1, "b": 1}, {"a": 10, "b": 200})
+    with caplog.at_level(logging.WARNING):
+        FaceDomainDataModule(layout="folder", root=str(two), img_size=16, min_size=16).setup()
+    assert "ONE domain" not in caplog.text

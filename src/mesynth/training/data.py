@@ -4,7 +4,10 @@ Three layouts: ``celeba_hq`` (``root/{train,val}/<domain>/*.jpg``, the reference
 (the original CelebA files, domains defined by attribute rules) and ``folder`` (any
 ``root/<domain>/`` tree). As in the reference, batches are class-balanced, every source image comes
 with two reference images of one (independently drawn) domain, and images get a random resized
-crop with probability ``randcrop_prob``, a horizontal flip and normalisation to [-1, 1].
+crop with probability ``randcrop_prob``, a horizontal flip and normalisation to [-1, 1]. Unlike the
+reference, the draws come from streams seeded by (seed, rank, iteration) (see
+:mod:`mesynth.training.seeding`): every process gets its own batches, and a resumed run gets
+exactly the batches an uninterrupted one would have.
 
 Unreadable or too small images are found up front (``verify``) or when loaded; they are reported
 by path and skipped, or stop the run when ``strict``.
@@ -20,12 +23,14 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from omegaconf import DictConfig, ListConfig, OmegaConf
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision import transforms
 from torchvision.transforms import functional as TF
 from tqdm import tqdm
+
+from mesynth.config import resolve_num_workers, to_plain
+from mesynth.training.seeding import PAIRS, stream
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +67,6 @@ class DomainImages:
     def without(self, bad: set[Path]) -> DomainImages:
         kept = [(p, y) for p, y in zip(self.paths, self.labels, strict=True) if p not in bad]
         return DomainImages(self.domains, [p for p, _ in kept], [y for _, y in kept])
-
-
-def _plain(value):
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
 
 
 def _list_images(folder: Path, extensions: Sequence[str]) -> list[Path]:
@@ -140,7 +139,7 @@ def scan_celeba(
 ) -> DomainImages:
     """CelebA images of ``split`` assigned to domains by attribute rules."""
     root = Path(root)
-    rules = _plain(rules)
+    rules = to_plain(rules)
     if not isinstance(rules, Mapping) or not rules:
         raise DataError(
             "data.domains must map domain names to attribute rules for layout=celeba, e.g. "
@@ -302,7 +301,11 @@ def eval_transform(img_size: int) -> transforms.Compose:
 
 class DomainImageDataset(Dataset):
     """Loads images by index; a file that fails to load is reported and replaced by another image
-    of the same domain (or raises when ``strict``)."""
+    of the same domain (or raises when ``strict``).
+
+    Items are ``(source, reference, sample_seed)``: the second reference image and every random
+    augmentation are drawn from ``sample_seed`` alone, so an item is the same in any worker
+    process and in a resumed run."""
 
     def __init__(self, images: DomainImages, transform, center_crop=None, strict=False) -> None:
         self.images = images
@@ -348,11 +351,14 @@ class DomainImageDataset(Dataset):
         candidates = self.by_domain[label]
         return candidates[int(torch.randint(len(candidates), ()).item())]
 
-    def __getitem__(self, pair: tuple[int, int]) -> dict[str, torch.Tensor | int]:
-        source_index, reference_index = pair
-        x_src, y_src = self.load(source_index)
-        x_ref, y_ref = self.load(reference_index)
-        x_ref2, _ = self.load(self.random_of_domain(y_ref))
+    def __getitem__(self, item: tuple[int, int, int]) -> dict[str, torch.Tensor | int]:
+        source_index, reference_index, sample_seed = item
+        # torchvision's random transforms draw from the global RNG: seed it for this item only.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(sample_seed)
+            x_src, y_src = self.load(source_index)
+            x_ref, y_ref = self.load(reference_index)
+            x_ref2, _ = self.load(self.random_of_domain(y_ref))
         return {"x_src": x_src, "y_src": y_src, "x_ref": x_ref, "x_ref2": x_ref2, "y_ref": y_ref}
 
 
@@ -363,41 +369,44 @@ def balanced_weights(labels: Sequence[int], num_domains: int) -> torch.Tensor:
     return (1.0 / counts)[labels_tensor]
 
 
-class BalancedPairSampler(Sampler[tuple[int, int]]):
-    """(source, reference) index pairs, each drawn class-balanced with replacement.
+class BalancedBatchSampler(Sampler[list[tuple[int, int, int]]]):
+    """The batches of iterations ``start``, ``start + 1``, ... of one process, without end.
 
-    Every process draws its own share from a generator seeded by (seed, epoch, rank), so
-    distributed runs need no sampler wrapping and runs are reproducible.
+    A batch is ``batch_size`` items ``(source, reference, sample_seed)``; sources and references
+    are drawn class-balanced with replacement. Batch ``i`` of rank ``r`` depends only on
+    (seed, r, i), so processes draw different batches, a resumed run continues with the batch it
+    would have had, and no epoch boundary exists (training stops after its iterations).
     """
 
     def __init__(
         self,
         labels: Sequence[int],
         num_domains: int,
-        num_samples: int,
+        batch_size: int,
         seed: int = 0,
         rank: int = 0,
-        world_size: int = 1,
+        start: int = 0,
     ) -> None:
+        if batch_size < 1:
+            raise DataError(f"data.batch_size={batch_size} must be at least 1")
         self.weights = balanced_weights(labels, num_domains)
-        self.num_samples = max(1, num_samples // world_size)
+        self.batch_size = batch_size
         self.seed = seed
         self.rank = rank
-        self.epoch = 0
+        self.start = start
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def batch(self, iteration: int) -> list[tuple[int, int, int]]:
+        generator = stream(self.seed, self.rank, iteration, PAIRS)
+        sources = torch.multinomial(self.weights, self.batch_size, True, generator=generator)
+        references = torch.multinomial(self.weights, self.batch_size, True, generator=generator)
+        sample_seeds = torch.randint(0, 2**62, (self.batch_size,), generator=generator)
+        return list(zip(sources.tolist(), references.tolist(), sample_seeds.tolist(), strict=True))
 
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        generator = torch.Generator().manual_seed(
-            self.seed + 1_000_003 * self.epoch + 7_919 * self.rank
-        )
-        sources = torch.multinomial(self.weights, self.num_samples, True, generator=generator)
-        references = torch.multinomial(self.weights, self.num_samples, True, generator=generator)
-        yield from zip(sources.tolist(), references.tolist(), strict=True)
+    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
+        iteration = self.start
+        while True:
+            yield self.batch(iteration)
+            iteration += 1
 
 
 class FaceDomainDataModule(L.LightningDataModule):
@@ -411,7 +420,11 @@ class FaceDomainDataModule(L.LightningDataModule):
         val_root: str | None = None,
         img_size: int = 256,
         batch_size: int = 8,
-        num_workers: int = 4,
+        num_workers: int | str = "auto",
+        pin_memory: bool | str = "auto",
+        persistent_workers: bool = True,
+        prefetch_factor: int | None = 2,
+        verify_workers: int = 8,
         randcrop_prob: float = 0.5,
         crop_scale: Sequence[float] = (0.8, 1.0),
         crop_ratio: Sequence[float] = (0.9, 1.1),
@@ -430,17 +443,25 @@ class FaceDomainDataModule(L.LightningDataModule):
             raise DataError(f"data.verify={verify!r}; expected one of {VERIFY_MODES}")
         self.layout = layout
         self.root = Path(root)
-        self.domain_spec = _plain(domains)
+        self.domain_spec = to_plain(domains)
         self.val_root = Path(val_root) if val_root else None
         self.img_size = img_size
-        self.batch_size = batch_size
-        self.num_workers = num_workers
+        self.batch_size = int(batch_size)
+        self.num_workers = resolve_num_workers(num_workers, "data.num_workers")
+        if not (pin_memory == "auto" or isinstance(pin_memory, bool)):
+            raise DataError(f"data.pin_memory={pin_memory!r}; expected true, false or auto")
+        self.pin_memory = pin_memory
+        self.persistent_workers = bool(persistent_workers)
+        self.prefetch_factor = prefetch_factor
+        if int(verify_workers) < 1:
+            raise DataError(f"data.verify_workers={verify_workers} must be at least 1")
+        self.verify_workers = int(verify_workers)
         self.transform = TrainTransform(img_size, randcrop_prob, crop_scale, crop_ratio, hflip)
         self.center_crop = center_crop
         self.min_size = min_size
         self.verify = verify
         self.strict = strict
-        self.extensions = list(_plain(extensions))
+        self.extensions = list(to_plain(extensions))
         self.seed = seed
         self._indices: dict[str, DomainImages | None] = {}
         self.train_images: DomainImages | None = None
@@ -498,38 +519,47 @@ class FaceDomainDataModule(L.LightningDataModule):
         if self.train_images is None:
             images = self.index("train")
             self.train_images = verify_images(
-                images, self.min_size, self.verify, self.strict, "training"
+                images, self.min_size, self.verify, self.strict, "training", self.verify_workers
             )
             counts = ", ".join(
                 f"{name}: {count}"
                 for name, count in zip(self.domains, self.train_images.counts(), strict=True)
             )
             log.info("training images per domain: %s", counts)
+            if len(self.domains) == 1:
+                warn_one_domain(self.domains[0], self.root)
 
     def train_dataloader(self) -> DataLoader:
-        self.setup("fit")
-        rank, world_size = 0, 1
+        """Endless batches for this process, from the module's iteration on (0, or where a
+        resumed run stopped)."""
+        rank, start, on_gpu = 0, 0, None
         if self.trainer is not None:
-            rank, world_size = self.trainer.global_rank, self.trainer.world_size
+            rank = self.trainer.global_rank
+            start = int(getattr(self.trainer.lightning_module, "iteration", 0))
+            on_gpu = self.trainer.strategy.root_device.type == "cuda"
+        return self.loader(rank, start, on_gpu)
+
+    def loader(self, rank: int = 0, start: int = 0, on_gpu: bool | None = None) -> DataLoader:
+        """The batches of process ``rank`` for iterations ``start``, ``start + 1``, ..."""
+        self.setup("fit")
         images = self.train_images
-        if len(images) < self.batch_size * world_size:
-            raise DataError(
-                f"{len(images)} training images are fewer than one batch "
-                f"(data.batch_size={self.batch_size} x {world_size} processes); add images or "
-                "lower data.batch_size"
-            )
         dataset = DomainImageDataset(images, self.transform, self.center_crop, self.strict)
-        sampler = BalancedPairSampler(
-            images.labels, len(images.domains), len(images), self.seed, rank, world_size
+        sampler = BalancedBatchSampler(
+            images.labels, len(images.domains), self.batch_size, self.seed, rank, start
         )
+        if on_gpu is None:
+            on_gpu = torch.cuda.is_available()
+        workers = self.num_workers
+        log.info("data loading: %d worker processes per training process", workers)
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
-            sampler=sampler,
-            num_workers=self.num_workers,
-            pin_memory=torch.cuda.is_available(),
-            drop_last=True,
-            persistent_workers=self.num_workers > 0,
+            batch_sampler=sampler,
+            num_workers=workers,
+            pin_memory=on_gpu if self.pin_memory == "auto" else self.pin_memory,
+            persistent_workers=self.persistent_workers and workers > 0,
+            prefetch_factor=self.prefetch_factor if workers > 0 else None,
+            # Items carry their own seeds; this only keeps the loader off the global RNG.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     # -- fixed images for sample grids and metrics ---------------------------------------
@@ -560,6 +590,21 @@ class FaceDomainDataModule(L.LightningDataModule):
 
     def val_images(self) -> DomainImages | None:
         return self.index("val")
+
+
+def warn_one_domain(domain: str, root: Path) -> None:
+    """StarGAN v2 translates between domains; with one there is nothing to translate to."""
+    line = "!" * 100
+    log.warning(line)
+    log.warning(
+        "the training data has ONE domain (%r, in %s). StarGAN v2 learns to translate between "
+        "domains: with one, every target is the source's own domain, so the run learns at most "
+        "a style transfer within that domain. Put each domain in its own sub-folder "
+        "(<root>/<domain>/), or set data.domains to at least two of them.",
+        domain,
+        root,
+    )
+    log.warning(line)
 
 
 def _round_robin(images: DomainImages, count: int) -> list[int]:
