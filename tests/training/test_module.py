@@ -19,7 +19,9 @@ OPTIM = {"lr": 1e-4, "mapping_lr": 1e-6, "betas": [0.0, 0.99], "weight_decay": 1
 LOSS = {"lambda_reg": 1.0, "lambda_sty": 1.0, "lambda_ds": 1.0, "ds_iter": 4, "lambda_cyc": 1.0}
 
 
-def fit_on_folder(module, face_folder, tmp_path, precision="32-true") -> L.Trainer:
+def fit_on_folder(
+    module, face_folder, tmp_path, precision="32-true", accelerator="cpu"
+) -> L.Trainer:
     """Train ``module`` on the tiny two-domain folder until it stops (its total_iters)."""
     data = FaceDomainDataModule(
         layout="folder",
@@ -30,7 +32,8 @@ def fit_on_folder(module, face_folder, tmp_path, precision="32-true") -> L.Train
         min_size=32,
     )
     trainer = L.Trainer(
-        accelerator="cpu",
+        accelerator=accelerator,
+        devices=1,
         precision=precision,
         max_epochs=-1,
         logger=False,
@@ -130,10 +133,26 @@ def test_one_iteration_follows_the_reference_update_schedule(face_folder, tmp_pa
     assert module.lambda_ds == pytest.approx(0.75)  # next iteration: 1 - 1/ds_iter
 
 
+def native_bf16_device() -> str | None:
+    """Where bf16 autocast runs at hardware speed: a GPU, or a CPU with AVX512-BF16 or AMX.
+    Elsewhere it is emulated, about 100x slower than fp32 (one tiny iteration: ~10 minutes on
+    a 2-core AVX2 machine), too slow for the test suite."""
+    if torch.cuda.is_available():
+        return "gpu"
+    if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported():
+        return "cpu"
+    return None
+
+
+@pytest.mark.skipif(
+    native_bf16_device() is None, reason="bf16 is emulated on this CPU (~100x slower than fp32)"
+)
 def test_bf16_mixed_precision_iteration_keeps_fp32_weights(face_folder, tmp_path):
     torch.manual_seed(0)
     module = StarGANModule(NET, ["glasses", "plain"], OPTIM, LOSS, total_iters=1)
-    fit_on_folder(module, face_folder, tmp_path, precision="bf16-mixed")
+    fit_on_folder(
+        module, face_folder, tmp_path, precision="bf16-mixed", accelerator=native_bf16_device()
+    )
     assert module.iteration == 1
     assert all(math.isfinite(value) for value in module.last_losses.values())
     assert module.last_losses["D/latent_reg"] > 0
@@ -153,3 +172,26 @@ def test_fp16_mixed_precision_passes_the_loss_scale_to_r1(tmp_path):
     assert module._grad_scale() == fp16.precision_plugin.scaler.get_scale() == 2.0**16
     module.trainer = L.Trainer(accelerator="cpu", logger=False, default_root_dir=tmp_path)
     assert module._grad_scale() is None
+
+
+def test_image_size_error_names_the_config_key():
+    with pytest.raises(ValueError, match=r"model.net.img_size=100 .*one of \[64, 128, 256, 512\]"):
+        StarGANModule({**NET, "img_size": 100}, ["a", "b"], OPTIM, LOSS)
+
+
+def test_latent_codes_depend_on_seed_rank_and_iteration_only(monkeypatch):
+    module = StarGANModule(NET, ["a", "b"], OPTIM, LOSS, seed=3)
+    z, z2 = module.draw_latents(4)
+    assert z.shape == z2.shape == (4, NET["latent_dim"]) and not torch.equal(z, z2)
+    assert abs(z.mean().item()) < 1 and 0.5 < z.std().item() < 1.5  # standard normal
+    torch.manual_seed(123)  # the global RNG plays no part
+    again = StarGANModule(NET, ["a", "b"], OPTIM, LOSS, seed=3).draw_latents(4)
+    assert torch.equal(again[0], z) and torch.equal(again[1], z2)
+    module.iteration = 1
+    assert not torch.equal(module.draw_latents(4)[0], z)
+    module.iteration = 0
+    monkeypatch.setattr(StarGANModule, "global_rank", property(lambda self: 1))
+    assert not torch.equal(module.draw_latents(4)[0], z)
+    other_seed = StarGANModule(NET, ["a", "b"], OPTIM, LOSS, seed=4)
+    monkeypatch.undo()
+    assert not torch.equal(other_seed.draw_latents(4)[0], z)

@@ -1,5 +1,5 @@
-"""`python train.py` end to end on tiny data: fast_dev_run, outputs, resume, high-pass path,
-two-process CPU DDP and fine-tuning with a new domain."""
+"""`python train.py` end to end on tiny data: outputs, exact resume, the configs and their
+overrides, fast_dev_run with the high-pass path, two-process CPU DDP and fine-tuning."""
 
 from __future__ import annotations
 
@@ -8,14 +8,19 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
+import hydra
 import pytest
 import torch
 
-from mesynth.checkpoint import CheckpointError, load_nets
+from mesynth.checkpoint import CheckpointError, export_official, load_nets
+from mesynth.config import to_plain
 from mesynth.nets import LandmarkNetwork
 from mesynth.training import run
+from mesynth.training.loggers import WandbLogger
 from mesynth.training.module import StarGANModule
 from mesynth.training.runner import build_module
 from tests.training.conftest import compose_train, make_face_folder, tiny_overrides
@@ -29,26 +34,41 @@ def read_metrics(output_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+RUN_SETTINGS = ("schedule.save_every=2", "schedule.sample_every=4", "model.loss.ds_iter=4")
+
+
 @pytest.fixture(scope="session")
 def trained_run(face_folder, tmp_path_factory):
-    """Two iterations with a checkpoint after each (shared by the resume/fine-tune tests)."""
+    """Four uninterrupted iterations with checkpoints after 2 and 4 (shared by the output,
+    resume and fine-tuning tests)."""
     output_dir = tmp_path_factory.mktemp("trained")
     cfg = compose_train(
-        tiny_overrides(
-            face_folder,
-            output_dir,
-            "schedule.total_iters=2",
-            "schedule.save_every=1",
-            "schedule.sample_every=2",
-            "model.loss.ds_iter=4",
-        )
+        tiny_overrides(face_folder, output_dir, "schedule.total_iters=4", *RUN_SETTINGS)
     )
     return run(cfg)
 
 
+def assert_identical(first, second, where: str = "") -> None:
+    """Nested dicts/lists of tensors and plain values, equal bit for bit."""
+    if isinstance(first, torch.Tensor):
+        assert isinstance(second, torch.Tensor) and torch.equal(first, second), where
+    elif isinstance(first, Mapping):
+        assert isinstance(second, Mapping) and set(first) == set(second), where
+        for key in first:
+            assert_identical(first[key], second[key], f"{where}.{key}")
+    elif isinstance(first, list | tuple):
+        assert isinstance(second, list | tuple) and len(first) == len(second), where
+        for index, (a, b) in enumerate(zip(first, second, strict=True)):
+            assert_identical(a, b, f"{where}[{index}]")
+    else:
+        assert first == second, (where, first, second)
+
+
 def test_default_config_composes_with_wandb_and_reference_settings(tmp_path):
     cfg = compose_train([f"paths.output_dir={tmp_path}"])
-    assert cfg.logger._target_ == "lightning.pytorch.loggers.WandbLogger" and cfg.logger.offline
+    assert cfg.logger._target_ == "mesynth.training.loggers.WandbLogger" and cfg.logger.offline
+    assert cfg.data.num_workers == "auto" and cfg.data.pin_memory == "auto"
+    assert cfg.finetune.domain_map is None and cfg.finetune.new_domains is None
     assert cfg.data.layout == "celeba_hq" and cfg.data.randcrop_prob == 0.5
     assert cfg.model.optim == {
         "lr": 1e-4,
@@ -64,37 +84,80 @@ def test_default_config_composes_with_wandb_and_reference_settings(tmp_path):
     assert glasses.finetune.checkpoint.endswith("celeba_hq/100000_nets_ema.ckpt")
 
 
+def test_dict_overrides_as_documented_replace_the_mappings(tmp_path):
+    """The README's dict overrides compose and replace the default mapping (no merge)."""
+    out = f"paths.output_dir={tmp_path}"
+    glasses = "data.domains={no_glasses: {Eyeglasses: -1}, glasses: {Eyeglasses: 1}}"
+    cfg = compose_train([out, "data=celeba", glasses])
+    expected = {"no_glasses": {"Eyeglasses": -1}, "glasses": {"Eyeglasses": 1}}
+    assert to_plain(cfg.data.domains) == expected
+    datamodule = hydra.utils.instantiate(cfg.data, img_size=64)
+    assert datamodule.domains == ["no_glasses", "glasses"]
+    assert to_plain(compose_train([out, "data=celeba"]).data.domains) == {
+        "female": {"Male": -1},
+        "male": {"Male": 1},
+    }
+    readme_finetune = [
+        out,
+        "finetune.checkpoint=checkpoints/celeba_hq/100000_nets_ema.ckpt",
+        "finetune.checkpoint_domains=[female,male]",
+        "finetune.new_domains={glasses: female}",
+        "finetune.freeze=[generator.from_rgb,generator.encode]",
+        "data=folder",
+        "data.root=/faces",
+    ]
+    cfg = compose_train(readme_finetune)
+    assert to_plain(cfg.finetune.new_domains) == {"glasses": "female"}
+    assert list(cfg.finetune.freeze) == ["generator.from_rgb", "generator.encode"]
+    cfg = compose_train([out, "finetune.domain_map={women: female, men: 1}"])
+    assert to_plain(cfg.finetune.domain_map) == {"women": "female", "men": 1}
+    # The same holds over an experiment that sets these mappings itself.
+    cfg = compose_train(
+        [
+            out,
+            "experiment=finetune_glasses",
+            glasses,
+            "finetune.new_domains={glasses: female}",
+        ]
+    )
+    assert to_plain(cfg.data.domains) == expected
+    assert to_plain(cfg.finetune.new_domains) == {"glasses": "female"}
+
+
 def test_training_writes_checkpoints_samples_and_per_iteration_losses(trained_run):
     output_dir = trained_run.output_dir
     module = trained_run.module
-    assert module.iteration == 2 and trained_run.trainer.global_step == 8
+    assert module.iteration == 4 and trained_run.trainer.global_step == 16
     checkpoints = output_dir / "checkpoints"
-    for name in ("iter_000001.ckpt", "iter_000002.ckpt", "last.ckpt", "000002_nets_ema.ckpt"):
+    for name in ("iter_000002.ckpt", "iter_000004.ckpt", "last.ckpt", "000004_nets_ema.ckpt"):
         assert (checkpoints / name).is_file(), name
     assert not list(checkpoints.glob("*.partial"))
-    assert (output_dir / "samples" / "000002_latent.png").is_file()
+    assert (output_dir / "samples" / "000004_latent.png").is_file()
     rows = read_metrics(output_dir)
-    assert [int(row["step"]) for row in rows] == [1, 2]
-    assert [float(row["G/lambda_ds"]) for row in rows] == [1.0, 0.75]
+    assert [int(row["step"]) for row in rows] == [1, 2, 3, 4]
+    assert [float(row["G/lambda_ds"]) for row in rows] == [1.0, 0.75, 0.5, 0.25]
     for key in ("D/latent_real", "D/ref_reg", "G/latent_cyc", "G/ref_sty"):
         assert all(float(row[key]) >= 0 for row in rows)
     # The official-layout export and our Lightning checkpoint both give the EMA networks.
-    for path in (checkpoints / "000002_nets_ema.ckpt", checkpoints / "last.ckpt"):
+    for path in (checkpoints / "000004_nets_ema.ckpt", checkpoints / "last.ckpt"):
         nets = load_nets(path)
         for name in ("generator", "mapping_network", "style_encoder"):
             ours = module.nets_ema[name].state_dict()
             for key, value in nets[name].state_dict().items():
                 assert torch.equal(value, ours[key]), (path.name, name, key)
-    state = torch.load(checkpoints / "iter_000001.ckpt", weights_only=False)
-    assert state["mesynth"]["iteration"] == 1
+    # Tensors and plain containers only: the restricted loader reads the whole checkpoint.
+    state = torch.load(checkpoints / "iter_000002.ckpt", weights_only=True)
+    assert state["mesynth"]["iteration"] == 2 and state["mesynth"]["seed"] == 777
     assert state["mesynth"]["domains"] == ["glasses", "plain"]
+    assert state["hyper_parameters"]["net"]["img_size"] == 64
+    assert type(state["hyper_parameters"]["net"]) is dict
 
 
-def test_resume_continues_iteration_ema_and_lambda_ds(
+def test_resume_after_two_iterations_equals_four_uninterrupted_ones_bit_for_bit(
     trained_run, face_folder, tmp_path, monkeypatch
 ):
-    checkpoint = trained_run.output_dir / "checkpoints" / "iter_000001.ckpt"
-    saved = torch.load(checkpoint, weights_only=False)
+    checkpoint = trained_run.output_dir / "checkpoints" / "iter_000002.ckpt"
+    saved = torch.load(checkpoint, weights_only=True)
     seen = {}
 
     def record(module: StarGANModule) -> None:
@@ -102,28 +165,49 @@ def test_resume_continues_iteration_ema_and_lambda_ds(
         seen["ema"] = {k: v.clone() for k, v in module.nets_ema.state_dict().items()}
 
     monkeypatch.setattr(StarGANModule, "on_train_start", record)
-    cfg = compose_train(
-        tiny_overrides(
-            face_folder,
-            tmp_path,
-            f"ckpt_path={checkpoint}",
-            "schedule.total_iters=2",
-            "model.loss.ds_iter=4",
-        )
-    )
-    result = run(cfg)
-    assert seen["iteration"] == 1
+    overrides = ["schedule.total_iters=4", *RUN_SETTINGS, f"ckpt_path={checkpoint}"]
+    cfg = compose_train(tiny_overrides(face_folder, tmp_path, *overrides))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run(cfg)
+    assert not [w for w in caught if "not resumable" in str(w.message)]
+    assert seen["iteration"] == 2
     for key, value in seen["ema"].items():
         assert torch.equal(value, saved["state_dict"][f"nets_ema.{key}"]), key
-    assert result.module.iteration == 2
-    assert result.trainer.global_step == 8  # 4 restored + 4 new optimiser steps
-    rows = read_metrics(tmp_path)
-    assert [(int(r["step"]), float(r["G/lambda_ds"])) for r in rows] == [(2, 0.75)]
+    assert result.module.iteration == 4
+    assert result.trainer.global_step == 16  # 8 restored + 8 new optimiser steps
+
+    # Networks, EMA copies, optimiser states and counters equal those of the run that was
+    # never interrupted, bit for bit; so do the losses logged on the way.
+    resumed = torch.load(tmp_path / "checkpoints" / "iter_000004.ckpt", weights_only=True)
+    uninterrupted = torch.load(
+        trained_run.output_dir / "checkpoints" / "iter_000004.ckpt", weights_only=True
+    )
+    for key in ("state_dict", "optimizer_states", "mesynth", "global_step"):
+        assert_identical(resumed[key], uninterrupted[key], key)
+    assert read_metrics(tmp_path) == read_metrics(trained_run.output_dir)[2:]
 
     other_domains = make_face_folder(tmp_path / "other", domains=("a", "b"), per_domain=1)
     cfg = compose_train(tiny_overrides(other_domains, tmp_path / "x", f"ckpt_path={checkpoint}"))
     with pytest.raises(ValueError, match=r"trained on domains \['glasses', 'plain'\]"):
         run(cfg)
+
+
+def test_a_bad_ckpt_path_is_a_clear_checkpoint_error(trained_run, face_folder, tmp_path):
+    checkpoint = trained_run.output_dir / "checkpoints" / "iter_000002.ckpt"
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 3])
+    official = export_official(trained_run.module.ema_view(), tmp_path / "x_nets_ema.ckpt")
+    cases = {
+        truncated: r"checkpoint .*truncated.ckpt could not be read .*truncated or not a PyTorch",
+        official: r"x_nets_ema.ckpt is not a checkpoint of a mesynth training run.*finetune",
+        tmp_path / "missing.ckpt": r"ckpt_path=.*missing.ckpt does not exist",
+    }
+    for path, message in cases.items():
+        cfg = compose_train(tiny_overrides(face_folder, tmp_path / "run", f"ckpt_path={path}"))
+        with pytest.raises(CheckpointError, match=message) as error:
+            run(cfg)
+        assert "weights_only" not in str(error.value)
 
 
 def test_fast_dev_run_through_hydra_compose_with_the_high_pass_path(face_folder, tmp_path):
@@ -156,27 +240,71 @@ def test_fast_dev_run_through_hydra_compose_with_the_high_pass_path(face_folder,
         run(cfg)
 
 
-def test_two_process_cpu_ddp(face_folder, tmp_path):
+def test_two_process_cpu_ddp_ranks_draw_their_own_latents_and_batches(face_folder, tmp_path):
+    """Each rank draws its own latent codes and pairs, and what it draws is fixed by the seed,
+    its rank and the iteration (so a run is reproducible for a fixed seed and world size)."""
     output_dir = tmp_path / "ddp"
-    command = [
-        sys.executable,
-        str(REPO / "train.py"),
-        *tiny_overrides(face_folder, output_dir),
-        "trainer.devices=2",
-        "trainer.strategy=ddp",
-        "schedule.total_iters=1",
-        f"hydra.run.dir={output_dir}",
-    ]
-    command.remove(f"paths.output_dir={output_dir}")  # follows hydra.run.dir
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+    overrides = ["trainer.strategy=ddp", "schedule.total_iters=2", "data.batch_size=2"]
+    command = [sys.executable, "-m", "tests.training.ddp_record", str(face_folder)]
+    command += [str(output_dir), *overrides]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    state = torch.load(output_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    records = [torch.load(output_dir / f"record_rank{rank}.pt") for rank in (0, 1)]
+    assert [record["world_size"] for record in records] == [2, 2]
+    for record in records:
+        assert len(record["latents"]) == len(record["batches"]) == 2
+    for iteration in range(2):
+        for code in (0, 1):
+            rank0, rank1 = (record["latents"][iteration][code] for record in records)
+            assert rank0.shape == (2, 8) and not torch.equal(rank0, rank1)
+        first, second = (record["batches"][iteration] for record in records)
+        assert not torch.equal(first["x_src"], second["x_src"])
+
+    # Rebuilt in this process from (seed, rank, iteration) alone, the draws are the same.
+    cfg = compose_train(tiny_overrides(face_folder, tmp_path / "again", *overrides))
+    datamodule = hydra.utils.instantiate(cfg.data, img_size=64, seed=int(cfg.seed))
+    module = build_module(cfg, datamodule.domains)
+    for rank, record in enumerate(records):
+        batches = iter(datamodule.loader(rank=rank))
+        for iteration in range(2):
+            module.iteration = iteration
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(StarGANModule, "global_rank", property(lambda self, r=rank: r))
+                latents = module.draw_latents(2)
+            assert_identical(tuple(latents), record["latents"][iteration], f"z {rank}")
+            assert_identical(next(batches), record["batches"][iteration], f"batch {rank}")
+
+    state = torch.load(output_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert state["mesynth"]["world_size"] == 2
-    assert state["mesynth"]["iteration"] == 1
-    assert state["global_step"] == 4
+    assert state["mesynth"]["iteration"] == 2
+    assert state["global_step"] == 8
+
+
+def test_wandb_logger_does_not_pass_the_setting_wandb_warns_about(tmp_path, monkeypatch):
+    """W&B warns "the anonymous setting has no effect" whenever wandb.init gets anonymous."""
+    import wandb
+
+    received = {}
+
+    def fake_init(**kwargs):
+        received.update(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(wandb, "init", fake_init)
+    cfg = compose_train([f"paths.output_dir={tmp_path}"])
+    logger = hydra.utils.instantiate(cfg.logger)
+    assert isinstance(logger, WandbLogger)
+    with pytest.raises(RuntimeError, match="stop here"):
+        _ = logger.experiment
+    assert received["project"] == "mesynth" and received["dir"] == str(tmp_path)
+    assert "anonymous" not in received
+    received.clear()  # asked for explicitly, it is still passed on
+    with pytest.raises(RuntimeError, match="stop here"):
+        _ = WandbLogger(anonymous=True, save_dir=str(tmp_path), offline=True).experiment
+    assert received["anonymous"] == "allow"
 
 
 def finetune_overrides(data: Path, output_dir: Path, checkpoint: Path, *extra: str) -> list[str]:
@@ -186,12 +314,12 @@ def finetune_overrides(data: Path, output_dir: Path, checkpoint: Path, *extra: s
 def test_finetune_adds_a_domain_freezes_the_encoder_and_trains(trained_run, tmp_path, caplog):
     data = make_face_folder(tmp_path / "faces3", domains=("glasses", "plain", "sunglasses"))
     start = trained_run.output_dir / "checkpoints" / "last.ckpt"
-    saved = torch.load(start, weights_only=False)["state_dict"]
+    saved = torch.load(start, weights_only=True)["state_dict"]
     overrides = finetune_overrides(
         data,
         tmp_path / "run",
         start,
-        "+finetune.new_domains.sunglasses=glasses",
+        "finetune.new_domains={sunglasses: glasses}",
         "finetune.freeze=[generator.encode]",
         "schedule.total_iters=1",
     )
@@ -226,7 +354,7 @@ def test_finetune_adds_a_domain_freezes_the_encoder_and_trains(trained_run, tmp_
         build_module(cfg, ["glasses", "plain", "sunglasses"])
 
     # An official-layout file (EMA only, unnamed domains) also works once the names are given.
-    official = trained_run.output_dir / "checkpoints" / "000002_nets_ema.ckpt"
+    official = trained_run.output_dir / "checkpoints" / "000004_nets_ema.ckpt"
     cfg = compose_train(finetune_overrides(data, tmp_path / "official", official))
     with pytest.raises(CheckpointError, match="the checkpoint has 2 domains, the data has 3"):
         build_module(cfg, ["glasses", "plain", "sunglasses"])
@@ -236,7 +364,7 @@ def test_finetune_adds_a_domain_freezes_the_encoder_and_trains(trained_run, tmp_
             tmp_path / "official",
             official,
             "finetune.checkpoint_domains=[glasses,plain]",
-            "+finetune.new_domains.sunglasses=plain",
+            "finetune.new_domains={sunglasses: plain}",
         )
     )
     with caplog.at_level(logging.WARNING):

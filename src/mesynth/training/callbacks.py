@@ -84,7 +84,8 @@ class IterationCheckpoint(Callback):
         if trainer.is_global_zero:
             self.dirpath.mkdir(parents=True, exist_ok=True)
         trainer.strategy.barrier("mesynth_checkpoint_dir")
-        trainer.save_checkpoint(partial)  # every rank takes part; rank 0 writes
+        # Every rank takes part; rank 0 writes. A full checkpoint (optimisers, loops) to resume.
+        trainer.save_checkpoint(partial, weights_only=False)
         if trainer.is_global_zero:
             os.replace(partial, final)
             last = self.dirpath / "last.ckpt"

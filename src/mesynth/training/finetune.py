@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from mesynth.checkpoint import (
     EMA_NETS,
@@ -27,6 +26,7 @@ from mesynth.checkpoint import (
     load_wing,
     read_checkpoint,
 )
+from mesynth.config import to_plain
 from mesynth.training.module import CHECKPOINT_KEY, TRAINED_NETS, StarGANModule
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,6 @@ class StartWeights:
     @property
     def num_domains(self) -> int:
         return int(self.config["num_domains"])
-
-
-def _plain(value):
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
 
 
 def _states_of(nets: Mapping) -> dict[str, dict[str, torch.Tensor]]:
@@ -169,8 +163,8 @@ def resolve_domain_sources(
     new_domains: Mapping[str, str | int] | None = None,
 ) -> list[int]:
     """For each data domain, the checkpoint domain whose heads it starts from."""
-    domain_map = dict(_plain(domain_map) or {})
-    new_domains = dict(_plain(new_domains) or {})
+    domain_map = dict(to_plain(domain_map) or {})
+    new_domains = dict(to_plain(new_domains) or {})
     names = list(checkpoint_domains) if checkpoint_domains is not None else None
     if names is not None and len(names) != checkpoint_num_domains:
         raise CheckpointError(
@@ -283,7 +277,7 @@ def apply_start_weights(
     """Load ``start`` into ``module`` (networks and EMA copies). Returns whether it provided the
     landmark network."""
     check_compatible(start, module)
-    names = list(_plain(checkpoint_domains)) if checkpoint_domains else start.domains
+    names = list(to_plain(checkpoint_domains)) if checkpoint_domains else start.domains
     sources = resolve_domain_sources(
         module.domains, names, start.num_domains, domain_map, new_domains
     )
@@ -339,7 +333,7 @@ def load_landmark_weights(module: StarGANModule, wing_path: str | Path | None) -
 def freeze(module: StarGANModule, prefixes: Sequence[str]) -> int:
     """Fix the parameters named by ``<network>.<parameter prefix>``; returns how many."""
     total = 0
-    for prefix in _plain(prefixes) or []:
+    for prefix in to_plain(prefixes) or []:
         net_name, _, inner = str(prefix).partition(".")
         if net_name not in TRAINED_NETS:
             raise ValueError(

@@ -18,15 +18,18 @@ import torch
 from munch import Munch
 from torch import nn
 
+from mesynth.config import to_plain
 from mesynth.nets import NetConfig, build_nets
 from mesynth.training.ema import ema_copy, lambda_ds_at, update_ema
 from mesynth.training.losses import discriminator_loss, generator_loss
+from mesynth.training.seeding import LATENTS, stream
 
 log = logging.getLogger(__name__)
 
 TRAINED_NETS = ("generator", "mapping_network", "style_encoder", "discriminator")
 EMA_NETS = ("generator", "mapping_network", "style_encoder")
 SUPPORTED_PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed")
+IMG_SIZES = (64, 128, 256, 512)
 CHECKPOINT_KEY = "mesynth"
 
 
@@ -56,7 +59,12 @@ class StarGANModule(L.LightningModule):
 
     State dict layout: ``nets.<name>.*`` for the trained networks (and the landmark network
     ``nets.fan.*``), ``nets_ema.<name>.*`` for the EMA copies; the checkpoint's ``mesynth``
-    entry holds the iteration, the domain names and the network configuration.
+    entry holds the iteration, the domain names and the network configuration. Hyper-parameters
+    are kept as plain containers so that checkpoints load with ``weights_only=True``.
+
+    The latent codes of iteration ``i`` on rank ``r`` come from a stream seeded by
+    (``seed``, r, i): ranks draw different codes, and a resumed run draws what an uninterrupted
+    one would have.
     """
 
     def __init__(
@@ -68,13 +76,33 @@ class StarGANModule(L.LightningModule):
         ema_beta: float = 0.999,
         total_iters: int = 100000,
         log_every: int = 10,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.save_hyperparameters()
+        self.save_hyperparameters(
+            {
+                "net": to_plain(net),
+                "domains": list(to_plain(domains)),
+                "optim": to_plain(optim),
+                "loss": to_plain(loss),
+                "ema_beta": float(ema_beta),
+                "total_iters": int(total_iters),
+                "log_every": int(log_every),
+                "seed": int(seed),
+            }
+        )
         settings = {
-            key: value for key, value in dict(net).items() if key in NetConfig.__dataclass_fields__
+            key: value
+            for key, value in self.hparams.net.items()
+            if key in NetConfig.__dataclass_fields__
         }
+        if settings.get("img_size") not in IMG_SIZES:
+            raise ValueError(
+                f"model.net.img_size={settings.get('img_size')} is not a size StarGAN v2 "
+                f"networks are built for; set model.net.img_size to one of {list(IMG_SIZES)} "
+                "(training images are resized to it)"
+            )
         if settings.get("num_domains") not in (None, len(domains)):
             raise ValueError(
                 f"model.net.num_domains={settings['num_domains']} but the data has "
@@ -123,6 +151,15 @@ class StarGANModule(L.LightningModule):
             self.nets_ema[name].load_state_dict(
                 {k: v.float() for k, v in self.nets[name].state_dict().items()}
             )
+
+    def draw_latents(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two sets of latent codes of this iteration on this rank, on the module's device.
+
+        Drawn on the CPU, so that the values do not depend on the device either."""
+        generator = stream(self.hparams.seed, self.global_rank, self.iteration, LATENTS)
+        shape = (2, count, self.net_config.latent_dim)
+        codes = torch.randn(shape, generator=generator).to(self.device)
+        return codes[0], codes[1]
 
     @property
     def lambda_ds(self) -> float:
@@ -189,9 +226,7 @@ class StarGANModule(L.LightningModule):
         weights = self.hparams.loss
         x_real, y_org = batch["x_src"], batch["y_src"]
         x_ref, x_ref2, y_trg = batch["x_ref"], batch["x_ref2"], batch["y_ref"]
-        latent_shape = (x_real.size(0), self.net_config.latent_dim)
-        z_trg = torch.randn(latent_shape, device=x_real.device)
-        z_trg2 = torch.randn(latent_shape, device=x_real.device)
+        z_trg, z_trg2 = self.draw_latents(x_real.size(0))
         masks = self.fan.get_heatmap(x_real) if self.net_config.w_hpf > 0 else None
         lambda_ds = self.lambda_ds
         optimizer_d, optimizer_g = self.optimizers()
@@ -265,6 +300,7 @@ class StarGANModule(L.LightningModule):
             "world_size": self.trainer.world_size if self._trainer is not None else 1,
             "domains": list(self.domains),
             "net_config": self.net_config.to_dict(),
+            "seed": int(self.hparams.seed),
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -281,4 +317,13 @@ class StarGANModule(L.LightningModule):
                 "with finetune.checkpoint=... (and finetune.domain_map/new_domains)"
             )
         self.iteration = int(state["iteration"])
+        if "seed" in state and int(state["seed"]) != int(self.hparams.seed):
+            log.warning(
+                "the checkpoint was trained with seed=%s, this run has seed=%s: it continues, but "
+                "with other random draws than the original run; resume with seed=%s to continue "
+                "it exactly",
+                state["seed"],
+                self.hparams.seed,
+                state["seed"],
+            )
         log.info("resuming at iteration %d (lambda_ds %.6g)", self.iteration, self.lambda_ds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import hydra
@@ -10,8 +11,10 @@ import lightning as L
 import torch
 from lightning.pytorch.strategies import DDPStrategy
 from munch import Munch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from mesynth.checkpoint import CheckpointError, detect_format, read_checkpoint
+from mesynth.config import to_plain
 from mesynth.training.callbacks import IterationCheckpoint, IterationProgress, SampleGrids
 from mesynth.training.finetune import (
     apply_start_weights,
@@ -19,7 +22,7 @@ from mesynth.training.finetune import (
     load_landmark_weights,
     read_start_weights,
 )
-from mesynth.training.module import StarGANModule
+from mesynth.training.module import CHECKPOINT_KEY, StarGANModule
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +33,6 @@ DDP_START_METHODS = {
     "ddp_notebook": "fork",
     "ddp_forkserver": "forkserver",
 }
-
-
-def _container(node):
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
 def requested_devices(trainer_cfg: DictConfig) -> int:
@@ -92,13 +91,14 @@ def build_module(cfg: DictConfig, domains: list[str]) -> StarGANModule:
     """The module with its starting weights: from scratch (He init) or a checkpoint."""
     model = cfg.model
     module = StarGANModule(
-        net=_container(model.net),
+        net=to_plain(model.net),
         domains=domains,
-        optim=_container(model.optim),
-        loss=_container(model.loss),
+        optim=to_plain(model.optim),
+        loss=to_plain(model.loss),
         ema_beta=float(model.ema_beta),
         total_iters=int(cfg.schedule.total_iters),
         log_every=int(cfg.schedule.log_every),
+        seed=int(cfg.seed),
     )
     finetune = cfg.finetune
     resuming = cfg.get("ckpt_path") is not None
@@ -118,15 +118,31 @@ def build_module(cfg: DictConfig, domains: list[str]) -> StarGANModule:
     return module
 
 
+def check_resume_checkpoint(path: str | Path) -> None:
+    """Read ``ckpt_path`` with mesynth's restricted reader before Lightning sees it, so that a
+    damaged, foreign or tampered file stops with a clear message (and runs no code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"ckpt_path={path} does not exist; give a Lightning checkpoint of a previous run, "
+            "e.g. outputs/train/<run>/checkpoints/last.ckpt"
+        )
+    data = read_checkpoint(path)
+    if detect_format(data) != "lightning" or CHECKPOINT_KEY not in data:
+        raise CheckpointError(
+            f"ckpt_path={path} is not a checkpoint of a mesynth training run (found keys "
+            f"{sorted(data)[:6]}); ckpt_path resumes runs of `python train.py` "
+            "(outputs/train/<run>/checkpoints/last.ckpt). To start from official StarGAN v2 "
+            "weights use finetune.checkpoint=... instead"
+        )
+
+
 def run(cfg: DictConfig) -> Munch:
     """Train (or fine-tune, or resume) as configured; returns the trainer, module, data."""
     L.seed_everything(int(cfg.seed), workers=True)
     output_dir = Path(cfg.paths.output_dir)
-    if cfg.get("ckpt_path") is not None and not Path(cfg.ckpt_path).is_file():
-        raise FileNotFoundError(
-            f"ckpt_path={cfg.ckpt_path} does not exist; give a Lightning checkpoint of a "
-            "previous run, e.g. outputs/train/<run>/checkpoints/last.ckpt"
-        )
+    if cfg.get("ckpt_path") is not None:
+        check_resume_checkpoint(cfg.ckpt_path)
     datamodule = hydra.utils.instantiate(
         cfg.data, img_size=int(cfg.model.net.img_size), seed=int(cfg.seed)
     )
@@ -150,20 +166,26 @@ def run(cfg: DictConfig) -> Munch:
 
         callbacks.append(
             MetricsCallback(
-                _container(cfg.metrics), datamodule, output_dir / "metrics", schedule.eval_every
+                to_plain(cfg.metrics), datamodule, output_dir / "metrics", schedule.eval_every
             )
         )
     logger = build_logger(cfg)
     if logger:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_hyperparams(to_plain(cfg))
     trainer = hydra.utils.instantiate(
         cfg.trainer,
         logger=logger,
         callbacks=callbacks,
         strategy=resolve_strategy(cfg.trainer),
-        # The sampler draws each process's share itself (see BalancedPairSampler).
+        # The sampler draws each process's share itself (see BalancedBatchSampler).
         use_distributed_sampler=False,
     )
     log.info("output directory: %s", output_dir)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    with warnings.catch_warnings():
+        # The EMA copies and the landmark network are in eval mode on purpose.
+        warnings.filterwarnings("ignore", r"Found \d+ module\(s\) in eval mode", UserWarning)
+        # Our checkpoints hold only tensors and plain containers: nothing else may be unpickled.
+        trainer.fit(
+            module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True
+        )
     return Munch(trainer=trainer, module=module, datamodule=datamodule, output_dir=output_dir)
