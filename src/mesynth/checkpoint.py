@@ -76,11 +76,11 @@ def _refused(path: Path, error: pickle.UnpicklingError) -> str:
         names |= set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
     if names:
         return (
-            f"checkpoint {path} was refused: it holds {', '.join(sorted(names))}, a type that "
-            "neither official StarGAN v2 checkpoints nor mesynth checkpoints contain (they hold "
-            "tensors, numbers, strings and containers only), and unpickling it could run code. "
-            "Do not use this file; obtain the checkpoint again from its official source "
-            "(`mesynth download`) or from a mesynth training run"
+            f"checkpoint {path} was refused: it holds {', '.join(sorted(names))}, which no "
+            "official StarGAN v2 or mesynth checkpoint contains (they hold only tensors, "
+            "numbers, strings and containers), and unpickling it could run code. Do not use "
+            "this file; obtain the checkpoint again from its official source (`mesynth "
+            "download`) or from a mesynth training run"
         )
     # torch's message advises an unrestricted load, which is exactly what must not happen here.
     detail = " ".join(
