@@ -45,8 +45,8 @@ def _score_spotting_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="OUT", help="also write the scores to this JSON file")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` (default: the process arguments), run the command, return its exit status."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``mesynth`` (every command and its options)."""
     from mesynth import download
 
     parser = argparse.ArgumentParser(
@@ -69,7 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     _score_spotting_arguments(score)
     score.set_defaults(handler=_score_spotting)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: the process arguments), run the command, return its exit status."""
+    args = build_parser().parse_args(argv)
     return args.handler(args)
 
 

@@ -521,7 +521,7 @@ def _encode(frame: np.ndarray) -> bytes:
     return data.tobytes()
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", default="data/demo", help="dataset folder (default data/demo)")
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -541,7 +541,11 @@ def main(argv: list[str] | None = None) -> None:
         help=f"seconds of neutral face between expressions (default {GAP_SECONDS[0]:g} "
         f"{GAP_SECONDS[1]:g})",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     path = make_demo(
         args.output,
