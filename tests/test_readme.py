@@ -56,7 +56,8 @@ HYDRA_COMMANDS = [
 TOOL_COMMANDS = [
     command
     for command in readme_commands()
-    if words(command)[:1] in (["mesynth"], [".venv/bin/mesynth"]) and len(words(command)) > 2
+    if words(command)[:1] in (["mesynth"], [".venv/bin/mesynth"])
+    and len(words(command)) > 2
     or words(command)[:3] == ["python", "-m", "mesynth.video.demo_clip"]
 ]
 
