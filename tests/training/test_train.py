@@ -154,7 +154,7 @@ def test_training_writes_checkpoints_samples_and_per_iteration_losses(trained_ru
 
 
 def test_resume_after_two_iterations_equals_four_uninterrupted_ones_bit_for_bit(
-    trained_run, face_folder, tmp_path, monkeypatch
+    trained_run, face_folder, tmp_path, monkeypatch, caplog
 ):
     checkpoint = trained_run.output_dir / "checkpoints" / "iter_000002.ckpt"
     saved = torch.load(checkpoint, weights_only=True)
@@ -167,10 +167,12 @@ def test_resume_after_two_iterations_equals_four_uninterrupted_ones_bit_for_bit(
     monkeypatch.setattr(StarGANModule, "on_train_start", record)
     overrides = ["schedule.total_iters=4", *RUN_SETTINGS, f"ckpt_path={checkpoint}"]
     cfg = compose_train(tiny_overrides(face_folder, tmp_path, *overrides))
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO):
         warnings.simplefilter("always")
         result = run(cfg)
     assert not [w for w in caught if "not resumable" in str(w.message)]
+    assert "`weights_only` was not set" not in caplog.text  # said at every save before
+    assert "resuming at iteration 2" in caplog.text
     assert seen["iteration"] == 2
     for key, value in seen["ema"].items():
         assert torch.equal(value, saved["state_dict"][f"nets_ema.{key}"]), key
