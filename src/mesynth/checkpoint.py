@@ -71,9 +71,10 @@ def _refused(path: Path, error: pickle.UnpicklingError) -> str:
     met some, else the unpickler's own words (damage or a forbidden operation)."""
     message = str(error)
     names = set(re.findall(r"GLOBAL ([\w.]+)", message))
-    if names and zipfile.is_zipfile(path):
-        # Lists every offending type at once; it reads the pickle without running it.
-        names |= set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    list_unsafe = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)
+    if names and list_unsafe is not None and zipfile.is_zipfile(path):
+        # Lists every offending type at once (torch >= 2.5); it reads the pickle, runs nothing.
+        names |= set(list_unsafe(path))
     if names:
         return (
             f"checkpoint {path} was refused: it holds {', '.join(sorted(names))}, which no "
