@@ -46,4 +46,4 @@ def test_top_level_script_prints_its_composed_config(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "crop: none" in result.stdout
-    assert "writer: ffv1" in result.stdout
+    assert "writer:\n  kind: ffv1" in result.stdout
