@@ -146,5 +146,5 @@ def check_img_size(img_size: int) -> None:
     if img_size not in (64, 128, 256, 512):
         raise ValueError(
             f"img_size must be a power of two from 64 to 512 (64, 128, 256 or 512), got "
-            f"{img_size}; set model.img_size (or img_size=) to one of these"
+            f"{img_size}; set model.net.img_size (train.py) or img_size= (infer.py) to one of these"
         )
