@@ -234,3 +234,24 @@ def test_wing_file_keys_the_landmark_network_lacks_are_dropped_and_logged(
         CheckpointError, match=r"fan weights do not match.*missing 1 keys.*bn1.weight"
     ):
         load_wing(path)
+
+
+def test_loading_skips_random_init_but_restores_it(tmp_path):
+    import torch
+    from torch import nn
+
+    from mesynth.checkpoint import load_nets, save_official, weights_from_file
+    from mesynth.nets import build_nets
+
+    torch.manual_seed(3)
+    saved = build_nets(img_size=64, max_conv_dim=64, w_hpf=0.0)
+    path = save_official(saved, tmp_path / "n_nets_ema.ckpt", names=("generator", "style_encoder"))
+    loaded = load_nets(path)
+    for name in ("generator", "style_encoder"):
+        for key, value in saved[name].state_dict().items():
+            assert torch.equal(loaded[name].state_dict()[key], value), (name, key)
+    # Random initialisation works as before afterwards, also after an error inside the block.
+    with pytest.raises(RuntimeError, match="inside"), weights_from_file():
+        raise RuntimeError("inside")
+    weight = nn.Linear(64, 64).weight.detach()
+    assert float(weight.abs().sum()) > 0 and float(weight.std()) > 0.01
