@@ -271,6 +271,28 @@ def test_two_processes_write_the_frames_of_one(tiny_hpf_ckpt, reference_image, t
     assert not list(double.glob("*.partial"))
 
 
+def test_a_finished_folder_is_checked_without_loading_the_networks(
+    tiny_ckpt, reference_image, tmp_path, monkeypatch
+):
+    from mesynth.synthesis import plan
+
+    source = make_samm(tmp_path / "samm", {"006_1": 2})
+    out = tmp_path / "out"
+    line = exact_line(tiny_ckpt, source, reference_image, out) + ["num_workers=0"]
+    run(compose_infer(line, tmp_path / "hydra"))
+
+    def refuse(cfg):
+        raise AssertionError("the networks were loaded")
+
+    monkeypatch.setattr(plan, "load_networks", refuse)
+    summary = run(compose_infer(line, tmp_path / "hydra"))
+    assert summary["videos_skipped"] == ["006_1"] and summary["videos_made"] == []
+    # A video still to make needs the networks.
+    make_samm(source, {"007_2": 1})
+    with pytest.raises(AssertionError, match="the networks were loaded"):
+        run(compose_infer(line, tmp_path / "hydra"))
+
+
 def folder_state(root: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()

@@ -28,10 +28,10 @@ from mesynth.config import resolve_num_workers, to_plain
 from mesynth.faces.crop import CROP_MODES, Crop
 from mesynth.synthesis.output import WRITER_KINDS, SynthesisOutput
 from mesynth.synthesis.plan import (
+    Networks,
     RunPlan,
     VideoPlan,
     banner,
-    load_networks,
     open_videos,
     plan_videos,
 )
@@ -154,12 +154,11 @@ def run(cfg: DictConfig) -> dict | None:
     output = SynthesisOutput(cfg.output_dir)
     writers = writer_settings(cfg)
     sources = open_videos(cfg)
-    nets, checkpoint, untrained = load_networks(cfg)
+    previous = output.read_manifest()
+    networks = Networks(cfg, previous)
     detector = LazyDetector(**to_plain(cfg.faces))
     reference_detector = detector if str(cfg.reference_crop) != "none" else None
-    plan = plan_videos(
-        cfg, sources, nets, checkpoint, untrained, output, list(writers), reference_detector
-    )
+    plan = plan_videos(cfg, sources, networks, previous, output, list(writers), reference_detector)
     if plan.skipped:
         names = [video.name for video in plan.skipped]
         log.info("%d video(s) already done, skipped: %s", len(names), ", ".join(names[:10]))
@@ -174,6 +173,7 @@ def run(cfg: DictConfig) -> dict | None:
     if zero:
         output.write_manifest(plan.manifest)
         write_references_csv(plan.assignments, output.references_path)
+    nets = networks.nets
     try:
         num_threads = execute(
             cfg,
@@ -334,7 +334,7 @@ def finish(cfg: DictConfig, plan: RunPlan, output: SynthesisOutput, started: flo
         "frames": frames,
         "seconds": seconds,
         "frames_per_second": frames / seconds if seconds > 0 else 0.0,
-        "style_codes": len(plan.style_codes),
+        "style_codes": 0 if plan.style_codes is None else len(plan.style_codes),
         "untrained": plan.manifest.untrained,
     }
     log.info(

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from munch import Munch
 from omegaconf import DictConfig
 
@@ -28,6 +28,9 @@ from mesynth.synthesis.references import (
     select_references,
 )
 from mesynth.video.sources import VideoSource, open_sources
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +81,32 @@ def open_videos(cfg: DictConfig) -> list[VideoSource]:
     return [by_id[v] for v in wanted]
 
 
-def load_networks(cfg: DictConfig) -> tuple[Munch, dict, bool]:
-    """The networks (eval mode, CPU), the checkpoint record for the manifest, and ``untrained``."""
-    record: dict = {}
+def checkpoint_identity(cfg: DictConfig) -> dict:
+    """Which networks the run uses, without loading them: paths and sha256 of the files."""
+    if cfg.ckpt is None:
+        record = {"path": None, "sha256": None, "format": "untrained"}
+    else:
+        path = Path(str(cfg.ckpt))
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"checkpoint {path} not found; set ckpt= to an official *_nets_ema.ckpt "
+                "(`mesynth download celeba-hq`) or a mesynth training checkpoint"
+            )
+        record = {"path": str(path.resolve()), "sha256": sha256_of(path)}
+    if cfg.wing is not None:
+        wing = Path(str(cfg.wing))
+        if not wing.is_file():
+            raise FileNotFoundError(
+                f"wing={wing} not found; `mesynth download wing` puts it in checkpoints/"
+            )
+        record.update(wing=str(wing.resolve()), wing_sha256=sha256_of(wing))
+    return record
+
+
+def load_networks(cfg: DictConfig) -> Munch:
+    """The networks (eval mode, CPU): the checkpoint's, or untrained ones (said loudly)."""
+    import torch
+
     if cfg.ckpt is None:
         # Every rank (and every re-run) must build the same random networks.
         torch.manual_seed(int(cfg.seed))
@@ -88,7 +114,7 @@ def load_networks(cfg: DictConfig) -> tuple[Munch, dict, bool]:
 
         img_size = 256 if cfg.img_size is None else int(cfg.img_size)
         nets = build_nets(img_size=img_size, **to_plain(cfg.net))
-        record = {"path": None, "sha256": None, "format": "untrained"}
+        nets.source = "untrained"
         if cfg.wing is not None:
             from mesynth.checkpoint import load_wing
 
@@ -109,24 +135,58 @@ def load_networks(cfg: DictConfig) -> tuple[Munch, dict, bool]:
                 f"checkpoint {path} is for {nets.config.img_size}x{nets.config.img_size} images "
                 f"but img_size={cfg.img_size}; set img_size={nets.config.img_size}"
             )
-        record = {
-            "path": str(path.resolve()),
-            "sha256": sha256_of(path),
-            "format": nets.get("source", "official"),
-        }
-    record["net_config"] = nets.config.to_dict()
-    if cfg.wing is not None:
-        record.update(wing=str(Path(cfg.wing).resolve()), wing_sha256=sha256_of(cfg.wing))
     for name in ("generator", "style_encoder", "fan"):
         if nets.get(name) is not None:
             nets[name].eval().requires_grad_(False)
-    return nets, record, cfg.ckpt is None
+    return nets
 
 
-def config_record(cfg: DictConfig, nets: Munch) -> dict:
+class Networks:
+    """The run's networks, loaded on first use.
+
+    A re-run over a folder whose videos are all done, with the checkpoint its manifest records
+    (same sha256), takes the network settings from the manifest and never loads the networks
+    (nor torch): it only checks and says so.
+    """
+
+    def __init__(self, cfg: DictConfig, previous: Manifest | None) -> None:
+        self.cfg = cfg
+        self.untrained = cfg.ckpt is None
+        self.checkpoint = checkpoint_identity(cfg)
+        self._nets: Munch | None = None
+        self._recorded: dict | None = None
+        recorded = previous.checkpoint if previous is not None else {}
+        same_files = all(
+            recorded.get(key) == self.checkpoint.get(key) for key in ("sha256", "wing_sha256")
+        )
+        known = previous is not None and previous.untrained == self.untrained
+        if known and same_files and recorded.get("net_config"):
+            self._recorded = dict(recorded["net_config"])
+            if self.untrained:  # untrained networks are made from the yaml: it must still agree
+                wanted = {"img_size": self.cfg.img_size or 256, **to_plain(self.cfg.net)}
+                if any(self._recorded.get(k) != v for k, v in wanted.items()):
+                    self._recorded = None
+
+    @property
+    def nets(self) -> Munch:
+        if self._nets is None:
+            self._nets = load_networks(self.cfg)
+            self.checkpoint["format"] = self._nets.get("source", "official")
+            self.checkpoint["net_config"] = self._nets.config.to_dict()
+        return self._nets
+
+    @property
+    def config(self) -> dict:
+        """img_size, style_dim, latent_dim, num_domains, max_conv_dim, w_hpf."""
+        if self._nets is None and self._recorded is not None:
+            return self._recorded
+        return self.nets.config.to_dict()
+
+
+def config_record(cfg: DictConfig, net_config: dict) -> dict:
     """The run's config as the manifest keeps it: the networks' real settings, not the yaml's."""
     record = to_plain(cfg)
-    net = nets.config.to_dict()
+    net = dict(net_config)
     record["img_size"] = int(net.pop("img_size"))
     record["net"] = net
     return record
@@ -144,26 +204,31 @@ def images_to_tensor(images: torch.Tensor) -> torch.Tensor:
 
 
 class StyleCodes:
-    """Style codes of reference images, computed once per (image, domain) and kept."""
+    """Style codes of reference images, computed once per (image, domain) and kept; the
+    networks are loaded on the first code."""
 
-    def __init__(self, style_encoder: torch.nn.Module, img_size: int, crop: str, detector=None):
-        self.style_encoder = style_encoder
-        self.img_size = img_size
+    def __init__(self, networks: Networks, crop: str, detector=None):
+        self.networks = networks
         self.crop = crop
         self.detector = detector
-        self.cache: dict[tuple[str, int], torch.Tensor] = {}
+        self.cache: dict = {}
 
-    def __call__(self, path: str | Path, domain: int) -> torch.Tensor:
+    def __call__(self, path: str | Path, domain: int):
+        import torch
+
         key = (str(path), int(domain))
         if key not in self.cache:
-            image = prepare_reference(path, self.img_size, self.crop, self.detector)
+            nets = self.networks.nets
+            image = prepare_reference(path, int(nets.config.img_size), self.crop, self.detector)
             image = torch.from_numpy(image)[None]
             with torch.inference_mode():
-                code = self.style_encoder(images_to_tensor(image), torch.tensor([int(domain)]))
+                code = nets.style_encoder(images_to_tensor(image), torch.tensor([int(domain)]))
             self.cache[key] = code[0].float().clone()
         return self.cache[key]
 
     def encode_many(self, paths: Sequence[Path], domains: Sequence[int]) -> np.ndarray:
+        import torch
+
         return torch.stack([self(p, d) for p, d in zip(paths, domains, strict=True)]).numpy()
 
 
@@ -195,7 +260,7 @@ class VideoPlan:
 class RunPlan:
     videos: list[VideoPlan]
     kinds: list[str]  # writer kinds of every video: the main one, and mp4 with preview=true
-    style_codes: torch.Tensor  # (number of distinct references of videos to make, style_dim)
+    style_codes: torch.Tensor | None  # (distinct references of videos to make, style_dim)
     manifest: Manifest  # what the manifest says once the run starts
     assignments: list[Assignment] = field(default_factory=list)
 
@@ -206,6 +271,15 @@ class RunPlan:
     @property
     def skipped(self) -> list[VideoPlan]:
         return [video for video in self.videos if video.done]
+
+
+def _stacked(codes: list):
+    """The style codes as one (N, style_dim) tensor; None when there are none to make."""
+    if not codes:
+        return None
+    import torch
+
+    return torch.stack(codes)
 
 
 def output_name(template: str, source: VideoSource, assignment: Assignment) -> str:
@@ -295,25 +369,27 @@ def _plan_video(
 def plan_videos(
     cfg: DictConfig,
     sources: Sequence[VideoSource],
-    nets: Munch,
-    checkpoint: dict,
-    untrained: bool,
+    networks: Networks,
+    previous: Manifest | None,
     output: SynthesisOutput,
     kinds: list[str],
     detector=None,
 ) -> RunPlan:
-    """Decide the whole run without writing anything; raise on anything that would be refused."""
+    """Decide the whole run without writing anything; raise on anything that would be refused.
+
+    The networks are loaded only when a style code is needed (videos to make, or the
+    ``diverse`` strategy).
+    """
     from hydra.utils import instantiate
 
-    previous = output.read_manifest()
+    checkpoint, untrained = networks.checkpoint, networks.untrained
     _check_checkpoint(previous, checkpoint, untrained, output.manifest_path)
-    img_size = int(nets.config.img_size)
-    style = StyleCodes(nets.style_encoder, img_size, str(cfg.reference_crop), detector)
+    style = StyleCodes(networks, str(cfg.reference_crop), detector)
     assignments = select_references(
         instantiate(cfg.reference),
         [VideoInfo(s.video_id, s.participant) for s in sources],
         encode_style=style.encode_many,
-        num_domains=int(nets.config.num_domains),
+        num_domains=int(networks.config["num_domains"]),
     )
     names = [
         output_name(str(cfg.video_name), s, a) for s, a in zip(sources, assignments, strict=True)
@@ -335,10 +411,10 @@ def plan_videos(
         videos.append(video)
 
     manifest = previous or Manifest()
-    manifest.config = config_record(cfg, nets)
+    manifest.config = config_record(cfg, networks.config)
     manifest.checkpoint = checkpoint
     manifest.untrained = untrained
     for video in videos:
         manifest.videos[video.name] = video.record
-    style_codes = torch.stack(codes) if codes else torch.zeros(0, int(nets.config.style_dim))
+    style_codes = _stacked(codes)
     return RunPlan(videos, kinds, style_codes, manifest, assignments)
