@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import tomllib
@@ -47,3 +48,48 @@ def test_top_level_script_prints_its_composed_config(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "crop: none" in result.stdout
     assert "writer:\n  kind: ffv1" in result.stdout
+
+
+def _infer(tmp_path, *overrides: str, **env: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO / "infer.py"), *overrides, f"hydra.run.dir={tmp_path}"]
+    return subprocess.run(
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+
+
+def test_user_errors_are_one_block_with_status_2_and_debug_shows_the_traceback(tmp_path):
+    missing = tmp_path / "no_such_clip"
+    result = _infer(tmp_path, f"source={missing}")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"mesynth: error: source {missing} does not exist" in result.stderr
+    assert "MESYNTH_DEBUG=1 shows the traceback" in result.stderr
+
+    debug = _infer(tmp_path, f"source={missing}", MESYNTH_DEBUG="1")
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_a_config_hydra_cannot_compose_is_a_user_error_too(tmp_path):
+    result = _infer(tmp_path, "no_such_setting=1")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Could not override 'no_such_setting'" in result.stderr
+
+
+def test_errors_raised_by_mesynth_are_told_from_bugs() -> None:
+    from mesynth.console import is_user_error
+    from mesynth.video.sources import FrameError
+
+    assert is_user_error(FrameError("frame x.jpg is unreadable"))
+    assert is_user_error(FileNotFoundError("x"))
+    import numpy as np
+
+    with pytest.raises(ValueError) as bug:
+        np.zeros(2).reshape(3)
+    # Raised inside numpy, not on purpose by mesynth: a bug, which keeps its traceback.
+    assert not is_user_error(bug.value)

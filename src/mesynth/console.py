@@ -75,7 +75,9 @@ def user_error_exit(error: BaseException) -> None:
     if debugging():
         return
     if isinstance(error, KeyboardInterrupt):
-        sys.stderr.write("\nmesynth: interrupted; the same command picks up where it stopped\n")
+        sys.stderr.write(
+            "\nmesynth: interrupted (Ctrl-C); nothing unfinished was left looking complete\n"
+        )
         sys.stderr.flush()
         raise SystemExit(INTERRUPTED_EXIT) from None
     if is_user_error(error):
