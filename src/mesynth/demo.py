@@ -160,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     untrained = " (UNTRAINED synthesis)" if manifest.get("untrained") else ""
     for side, scores in spotting.items():
         counts = scores["overall"]
+        side = "original" if side == "original" else "synthetic" + untrained  # one synthetic set
         print(
-            f"  spotting F1, {side}{untrained if side != 'original' else ''}: "
+            f"  spotting F1, {side}: "
             f"{counts['f1']:.3f} ({counts['n_tp']} of {counts['n_gt']} expressions found, "
             f"{counts['n_pred']} predicted)"
         )
