@@ -34,7 +34,7 @@ from typing import Literal
 
 from mesynth import __version__
 from mesynth.atomic import write_atomically
-from mesynth.config import conf_dir
+from mesynth.config import conf_dir, to_plain
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def load_config(path: str | Path | None = None) -> DownloadConfig:
         )
     try:
         layers = [OmegaConf.load(source) for source in sources]
-        raw = OmegaConf.to_container(OmegaConf.merge(*layers), resolve=True)
+        raw = to_plain(OmegaConf.merge(*layers))
     except (OSError, YAMLError, OmegaConfBaseException) as err:
         raise ConfigError(
             f"cannot read download config {', '.join(map(str, sources))}: {err}"

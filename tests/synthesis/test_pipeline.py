@@ -361,6 +361,9 @@ def test_corrupt_frame_in_a_worker_is_one_clear_error(tiny_ckpt, reference_image
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=240)
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
+    # A quiet start: no advertising, no "GPU available: False" on a machine without one.
+    for chatter in ("Tip:", "GPU available", "TPU available", "HPU available", "LeafSpec"):
+        assert chatter not in result.stdout + result.stderr, chatter
     assert f"mesynth: error: frame {bad} is unreadable" in result.stderr
     error = json.loads((out / "manifest.json").read_text())["videos"]["006_1"]["error"]
     assert error.startswith("FrameError: frame ") and "Traceback" not in error
