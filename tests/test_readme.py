@@ -13,6 +13,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -68,16 +69,34 @@ def test_the_readme_shows_commands_of_every_entry_point() -> None:
     assert len(HYDRA_COMMANDS) >= 20 and len(TOOL_COMMANDS) >= 8
 
 
+def assert_applied(cfg, override) -> None:
+    """The composed config holds what the override says: the chosen group option, or the value
+    (a mapping given on the command line replaces the default one, it is not merged into it)."""
+    key, value = override.get_key_element(), override.value()
+    choices = cfg.hydra.runtime.choices
+    if key in choices:
+        assert choices[key] == value, (key, choices[key], value)
+        return
+    node = OmegaConf.select(cfg, key, throw_on_missing=False)
+    found = OmegaConf.to_container(node, resolve=False) if OmegaConf.is_config(node) else node
+    assert found == value, (key, found, value)
+
+
 @pytest.mark.parametrize("command", HYDRA_COMMANDS)
 def test_hydra_command_composes_as_written(command: str) -> None:
     script, *arguments = words(command)[1:]
     if arguments[:1] == ["--help"]:
-        return  # Hydra's own flag
+        assert arguments == ["--help"]  # Hydra's own flag, nothing to compose
+        return
     overrides = [a for a in arguments if a not in ("-m", "--multirun")]
     jobs = expand_sweeps(overrides) if len(overrides) < len(arguments) else [overrides]
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         for job in jobs:
-            cfg = compose(config_name=HYDRA_SCRIPTS[script], overrides=job)
+            cfg = compose(
+                config_name=HYDRA_SCRIPTS[script], overrides=job, return_hydra_config=True
+            )
+            for override in OverridesParser.create().parse_overrides(job):
+                assert_applied(cfg, override)
             if script == "infer.py":
                 # The reference strategy is built from its group: every key must be one it takes.
                 instantiate(cfg.reference)
