@@ -342,7 +342,7 @@ def score_as_configured(cfg: DictConfig) -> dict[str, dict]:
     For a dataset too small for leave-one-subject-out folds (the one-participant demo clip):
     nothing is fitted, so nothing is tuned on the videos scored.
     """
-    from mesynth.spotting.scoring import pool, video_counts
+    from mesynth.spotting.scoring import score_predictions
 
     _check_settings(cfg)
     spotter_node = cfg.get("spotter")
@@ -354,11 +354,11 @@ def score_as_configured(cfg: DictConfig) -> dict[str, dict]:
     for label, videos in sides.items():
         predictions = [p for video in videos for p in spotter.predict(video)]
         truth = {video.video_id: video.events for video in videos}
-        table = video_counts(
+        score = score_predictions(
             predictions,
             truth,
             iou_threshold=float(cfg.spotting.iou),
             matching=str(cfg.spotting.matching),
         )
-        scores[label] = {kind: counts.as_dict() for kind, counts in pool(table).items()}
+        scores[label] = {kind: counts.as_dict() for kind, counts in score.counts.items()}
     return scores
