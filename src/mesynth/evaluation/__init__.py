@@ -10,8 +10,6 @@ of :mod:`.analyses`; :mod:`.pipeline` runs those of the task.
 
 from __future__ import annotations
 
-TASKS = ("au", "spotting")
-
 
 def run(cfg) -> dict:
     """``python evaluate.py``: see :func:`mesynth.evaluation.pipeline.run`."""
@@ -20,4 +18,4 @@ def run(cfg) -> dict:
     return run_evaluation(cfg)
 
 
-__all__ = ["TASKS", "run"]
+__all__ = ["run"]

@@ -226,16 +226,13 @@ class Context:
         return "no frames (set original_frames and synthetic_frames)"
 
     def untrained_synthesis(self) -> bool:
+        from mesynth.evaluation.pipeline import synthesis_was_untrained
         from mesynth.spotting.data import synthetic_sets
-        from mesynth.synthesis.output import OutputError, SynthesisOutput
 
         # synthetic_dir may list several synthesis outputs (task=spotting).
         roots = [path for _, path in synthetic_sets(self.cfg.synthetic_dir)]
         roots += [self.frame_roots[1]] if self.frame_roots else []
-        try:
-            return any(SynthesisOutput(root).untrained() for root in roots)
-        except OutputError as error:
-            raise EvaluationInputError(str(error)) from error
+        return synthesis_was_untrained(*roots)
 
 
 # --------------------------------------------------------------------------------------------
