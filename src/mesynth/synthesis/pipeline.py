@@ -352,20 +352,14 @@ def finish(cfg: DictConfig, plan: RunPlan, output: SynthesisOutput, started: flo
 
 
 def _log_to_logger(cfg: DictConfig, summary: dict) -> None:
-    logger_cfg = cfg.get("logger")
-    if not logger_cfg:
-        return
-    from hydra.utils import instantiate
+    from mesynth.evaluation.tracking import log_results
 
-    logger = instantiate(logger_cfg)
-    logger.log_metrics(
-        {
-            "synthesis/frames": summary["frames"],
-            "synthesis/frames_per_second": summary["frames_per_second"],
-            "synthesis/videos": len(summary["videos_made"]),
-        }
-    )
-    logger.finalize("success")
+    numbers = {
+        "frames": summary["frames"],
+        "frames_per_second": summary["frames_per_second"],
+        "videos": len(summary["videos_made"]),
+    }
+    log_results(cfg, {}, {}, {"synthesis": numbers})
 
 
 __all__ = ["run", "execute", "record_outcomes", "writer_settings", "speed_settings"]
