@@ -400,6 +400,7 @@ class RankProgress:
     def __init__(self, output: SynthesisOutput, rank: int, world_size: int, every_s: float = 0.5):
         self.output, self.rank, self.world_size, self.every_s = output, rank, world_size, every_s
         self.done, self.last = 0, 0.0
+        self.others: dict[int, int] = {}  # the other ranks' frames as last read
 
     def add(self, count: int) -> None:
         self.done += count
@@ -407,24 +408,24 @@ class RankProgress:
             self.flush()
 
     def flush(self) -> None:
+        """Write this rank's count and read the others' (at most every ``every_s`` seconds)."""
         path = self.output.progress_path(self.rank)
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = partial_path(path)
         temp.write_text(str(self.done))
         temp.replace(path)
-        self.last = time.monotonic()
-
-    def total(self) -> int:
-        """Frames done by all ranks (this rank's exact, the others' as last flushed)."""
-        total = self.done
         for rank in range(self.world_size):
             if rank == self.rank:
                 continue
             try:
-                total += int(self.output.progress_path(rank).read_text() or 0)
+                self.others[rank] = int(self.output.progress_path(rank).read_text() or 0)
             except (OSError, ValueError):
-                continue  # not written yet, or being replaced this instant
-        return total
+                continue  # not written yet, or being replaced this instant: keep the last count
+        self.last = time.monotonic()
+
+    def total(self) -> int:
+        """Frames done by all ranks (this rank's exact, the others' as last read)."""
+        return self.done + sum(self.others.values())
 
 
 class SynthesisWriter(BasePredictionWriter):
