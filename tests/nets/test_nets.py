@@ -185,3 +185,21 @@ def test_live_against_reference_checkout(img_size, w_hpf, tmp_path):
         pairs.append((reference["generator"](x, style, masks), ours.generator(x, style, masks)))
     for expected, actual in pairs:
         torch.testing.assert_close(actual, expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("w_hpf", [0.0, 1.0])
+def test_encoding_once_and_decoding_per_style_is_forward_exactly(w_hpf):
+    torch.manual_seed(0)
+    nets = build_nets(img_size=64, max_conv_dim=64, w_hpf=w_hpf, style_dim=8)
+    generator = nets.generator.eval()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    masks = nets.fan.get_heatmap(x) if w_hpf else None
+    styles = [torch.randn(2, 8) for _ in range(3)]
+    with torch.no_grad():
+        content = generator.encode_content(x, masks)
+        assert sorted(content.details) == ([32, 64] if w_hpf else [])
+        for style in styles:
+            separate = generator(x, style, masks=masks)
+            shared = generator.decode_style(content, style)
+            assert torch.equal(shared, separate)
+        assert not torch.equal(generator.decode_style(content, styles[0]), shared)

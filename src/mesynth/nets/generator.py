@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,14 @@ from mesynth.nets.blocks import AdainResBlk, HighPass, ResBlk, check_img_size, e
 SKIP_SIZES = (32, 64, 128)
 COARSE_SKIP_SIZE = 32
 BOTTLENECK_BLOCKS = 2
+
+
+class Content(NamedTuple):
+    """What the encoder makes of a frame: bottleneck features, and per feature-map size the
+    high-passed, masked encoder features added back in the decoder (empty without masks)."""
+
+    features: torch.Tensor
+    details: dict[int, torch.Tensor]
 
 
 class Generator(nn.Module):
@@ -50,23 +59,41 @@ class Generator(nn.Module):
         if w_hpf > 0:
             self.hpf = HighPass(w_hpf)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        style_code: torch.Tensor,
-        masks: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> torch.Tensor:
+    def encode_content(
+        self, x: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> Content:
+        """The reference-independent part: encoder features and the high-passed skip details.
+
+        It depends on the frame only, so one frame restyled with several style codes needs it
+        once (:meth:`decode_style` per code); ``forward`` is exactly the two in sequence.
+        """
         x = self.from_rgb(x)
         skips: dict[int, torch.Tensor] = {}
         for block in self.encode:
             if masks is not None and x.size(2) in SKIP_SIZES:
                 skips[x.size(2)] = x
             x = block(x)
+        details = {}
+        for size, skip in skips.items():
+            mask = masks[0] if size == COARSE_SKIP_SIZE else masks[1]
+            mask = F.interpolate(mask, size=size, mode="bilinear")
+            details[size] = self.hpf(mask * skip)
+        return Content(x, details)
+
+    def decode_style(self, content: Content, style_code: torch.Tensor) -> torch.Tensor:
+        """The style-dependent part: the decoder blocks modulated by ``style_code``."""
+        x = content.features
         for block in self.decode:
             x = block(x, style_code)
-            size = x.size(2)
-            if masks is not None and size in SKIP_SIZES:
-                mask = masks[0] if size == COARSE_SKIP_SIZE else masks[1]
-                mask = F.interpolate(mask, size=size, mode="bilinear")
-                x = x + self.hpf(mask * skips[size])
+            detail = content.details.get(x.size(2))
+            if detail is not None:
+                x = x + detail
         return self.to_rgb(x)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        style_code: torch.Tensor,
+        masks: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        return self.decode_style(self.encode_content(x, masks), style_code)
