@@ -112,3 +112,40 @@ def test_wrong_frames_are_refused(tmp_path: Path):
     assert output_state("png", tmp_path, "v") == "complete"
     with pytest.raises(ValueError, match="writer kind 'gif'"):
         open_writer("gif", tmp_path / "v.gif", ["a"], 30.0, (8, 8))
+
+
+def test_png_threads_write_the_same_bytes(tmp_path: Path) -> None:
+    frames = np.random.default_rng(1).integers(0, 256, (9, 33, 45, 3), dtype=np.uint8)
+    contents = {}
+    for threads in (1, 4):
+        root = tmp_path / f"threads{threads}"
+        with open_writer("png", root / "v", NAMES, None, (33, 45), threads=threads) as writer:
+            buffer = np.empty_like(frames[:2])
+            for begin in range(0, len(frames), 2):  # the caller reuses one buffer
+                batch = frames[begin : begin + 2]
+                buffer[: len(batch)] = batch
+                writer.write(buffer[: len(batch)])
+        assert writer.threads == threads
+        contents[threads] = {p.name: p.read_bytes() for p in sorted((root / "v").iterdir())}
+    assert list(contents[4]) == [f"{name}.png" for name in NAMES]
+    assert contents[4] == contents[1]
+    stored = cv2.imread(str(tmp_path / "threads4" / "v" / f"{NAMES[8]}.png"))
+    np.testing.assert_array_equal(cv2.cvtColor(stored, cv2.COLOR_BGR2RGB), frames[8])
+
+
+def test_a_failed_png_thread_fails_the_video(tmp_path: Path) -> None:
+    frames = np.zeros((9, 8, 8, 3), dtype=np.uint8)
+    writer = open_writer("png", tmp_path / "v", NAMES, None, (8, 8), threads=3)
+    writer.write(frames[:2])
+    writer.temp_path.rename(tmp_path / "moved")  # the folder vanishes under the writer
+    with pytest.raises(OSError, match="could not write"):  # on a later write, or on close
+        writer.write(frames[2:])
+        writer.close()
+    writer.abort()
+    assert not (tmp_path / "v").exists() and not writer.temp_path.exists()
+
+
+@pytest.mark.parametrize("value", [0, -2, "many", True, 1.5])
+def test_writer_threads_must_be_a_count_or_auto(tmp_path: Path, value) -> None:
+    with pytest.raises(ValueError, match="writer.threads"):
+        open_writer("png", tmp_path / "v", NAMES, None, (8, 8), threads=value)

@@ -10,7 +10,10 @@ Codec settings come from ``conf/writer/``.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 
@@ -178,23 +181,68 @@ class FrameWriter:
             self.close()
 
 
+def writer_threads(value: object) -> int:
+    """``writer.threads``: a whole number >= 1, or ``auto`` (half the CPU cores, 1 to 8)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # platforms without affinity masks
+            cores = os.cpu_count() or 1
+        return max(1, min(8, cores // 2))
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"writer.threads={value!r} must be a whole number >= 1 or auto")
+    return value
+
+
 class PngWriter(FrameWriter):
-    """``<out>/<video>/<source frame stem>.png``, one lossless PNG per frame."""
+    """``<out>/<video>/<source frame stem>.png``, one lossless PNG per frame.
+
+    With ``threads > 1`` frames are encoded on a pool of threads (OpenCV releases the GIL while
+    it encodes), at most two per thread in flight; every file holds the same bytes either way.
+    """
 
     kind = "png"
 
-    def __init__(self, *args, compression: int = 1, **kwargs):
+    def __init__(self, *args, compression: int = 1, threads: int | str = 1, **kwargs):
         super().__init__(*args, **kwargs)
         if not 0 <= int(compression) <= 9:
             raise ValueError(f"writer.compression={compression} must be 0..9 (zlib level)")
         self.compression = int(compression)
+        self.threads = writer_threads(threads)
         self.temp_path.mkdir(parents=True)
+        self._pool = None
+        if self.threads > 1:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="png-writer")
+        self._pending: deque[Future] = deque()
+
+    def _encode(self, path: Path, bgr: np.ndarray) -> None:
+        if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, self.compression]):
+            raise OSError(f"could not write {path}; check the disk space and permissions")
 
     def _write_frame(self, index: int, frame: np.ndarray) -> None:
         path = self.temp_path / f"{self.frame_names[index]}.png"
-        bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-        if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, self.compression]):
-            raise OSError(f"could not write {path}; check the disk space and permissions")
+        bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)  # a copy: the caller may reuse `frame`
+        if self._pool is None:
+            self._encode(path, bgr)
+            return
+        while len(self._pending) >= 2 * self.threads:
+            self._pending.popleft().result()  # raises the error of a failed frame
+        self._pending.append(self._pool.submit(self._encode, path, bgr))
+
+    def _finish(self) -> None:
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._discard()
+
+    def _discard(self) -> None:
+        if self._pool is not None:
+            for future in self._pending:
+                future.cancel()
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._pending.clear()
 
 
 class _AvWriter(FrameWriter):
