@@ -20,7 +20,12 @@ from omegaconf import OmegaConf
 from mesynth.evaluation import run
 from mesynth.evaluation.common import EvaluationInputError
 from mesynth.faces.crop import Crop
-from mesynth.spotting.data import load_inputs, read_spotting_ground_truth, synthetic_sets
+from mesynth.spotting.data import (
+    _crop_path,
+    load_inputs,
+    read_spotting_ground_truth,
+    synthetic_sets,
+)
 from mesynth.spotting.experiment import assemble, predictions_name
 from mesynth.spotting.folds import (
     Arm,
@@ -395,7 +400,12 @@ def _config(tmp_path: Path, **overrides):
         "annotations_format": "auto",
         "participant_regex": "^([^_]+)",
         "output_dir": str(tmp_path / "out"),
-        "spotting": {"participants": None, "original_crop": "auto", "crop_size": 32},
+        "spotting": {
+            "participants": None,
+            "original_crop": "auto",
+            "crop_size": 32,
+            "cache_dir": str(tmp_path / "cache"),
+        },
     }
     base.update(overrides)
     return OmegaConf.create(base)
@@ -415,16 +425,23 @@ def test_inputs_pair_synthetic_videos_with_originals_crops_and_labels(tmp_path):
         }
     )  # fmt: skip
     annotations.to_csv(out / "annotations.csv", index=False)
-    (tmp_path / "out" / "crops").mkdir(parents=True)
-    # 006_2 has no synthetic version: its crop is estimated (here: a saved estimate is reused).
-    estimated = Crop("fixed", 32, (48, 48), matrix=[[0.6, 0, 2], [0, 0.6, 2]])
-    estimated.save(tmp_path / "out" / "crops" / "006_2.json")
+    # Originals have crops of their own, estimated once and saved in the cache (here: saved
+    # estimates are reused; the flat frames hold no face to estimate from).
+    from mesynth.video.sources import open_sources
+
+    estimated = {}
+    for rank, source in enumerate(open_sources(tmp_path / "orig")):
+        crop = Crop("fixed", 32, (48, 48), matrix=[[0.6, 0, rank], [0, 0.6, 2]])
+        crop.save(_crop_path(tmp_path / "cache", source, 32))
+        estimated[source.video_id] = crop
 
     inputs = load_inputs(_config(tmp_path, synthetic_dir=str(out)))
     assert [e.name for e in inputs.originals] == ["006_1", "006_2", "011_1"]
     assert [e.participant for e in inputs.originals] == ["006", "006", "011"]
-    assert inputs.originals[0].crop.matrix == [[0.5, 0, 4], [0, 0.5, 4]]  # synthesis' crop
-    assert inputs.originals[1].crop.matrix == estimated.matrix
+    # Not synthesis' crop: the baseline must not depend on the synthetic set given.
+    assert [e.crop.matrix for e in inputs.originals] == [
+        estimated[v].matrix for v in ("006_1", "006_2", "011_1")
+    ]
     synthetic = inputs.synthetic["synth"]
     assert [(e.name, e.video_id, e.participant, e.crop) for e in synthetic] == [
         ("006_1_a", "006_1", "006", None), ("011_1_a", "011_1", "011", None),
@@ -434,7 +451,6 @@ def test_inputs_pair_synthetic_videos_with_originals_crops_and_labels(tmp_path):
         "006_1": [Interval(2, 4, "micro")], "011_1": [Interval(1, 5, "macro")],
     }  # fmt: skip
     assert inputs.untrained == {"synth": True}
-    assert any("estimated" in note for note in inputs.notes)
 
     only = load_inputs(
         _config(tmp_path, synthetic_dir=str(out), spotting={

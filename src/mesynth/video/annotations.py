@@ -444,8 +444,14 @@ def _text_dtypes(columns) -> dict:
 def read_csv(path: str | Path) -> pd.DataFrame:
     """A plain CSV with the :data:`COLUMNS` (common aliases accepted)."""
     path = Path(path)
-    header = pd.read_csv(path, nrows=0).columns
-    table = pd.read_csv(path, dtype=_text_dtypes(header))
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+        table = pd.read_csv(path, dtype=_text_dtypes(header))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise AnnotationError(
+            f"{path} is not a readable annotation CSV ({str(error).strip()}); expected a header "
+            f"row with the columns {list(_CSV_ALIASES)} and one event per line, comma-separated"
+        ) from error
     return _from_table(table, path, "csv")
 
 
