@@ -17,6 +17,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from traceback import print_exception
 
 DEBUG_ENV = "MESYNTH_DEBUG"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -99,3 +100,11 @@ def quiet_third_party() -> None:
         if not any(isinstance(f, _DropChatter) for f in logger.filters):
             logger.addFilter(_DropChatter())
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+
+
+def print_error(error: BaseException, prefix: str = "mesynth") -> None:
+    """One line ``prefix: message`` on stderr, for a command that names each of several problems
+    and goes on; ``MESYNTH_DEBUG=1`` prints the traceback before it."""
+    if debugging():
+        print_exception(error)
+    print(f"{prefix}: {error}", file=sys.stderr)
