@@ -21,12 +21,14 @@ import csv
 import hashlib
 import json
 import logging
+import shutil
 import threading
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from mesynth.atomic import PARTIAL_SUFFIX, partial_path, write_atomically
+from mesynth.video.writers import WRITER_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,14 @@ ANNOTATIONS_NAME = "annotations.csv"
 CROPS_DIR = "crops"
 SEGMENTS_DIR = ".segments"
 FRAME_MAP_SUFFIX = ".frames.csv"
-# Final name of each writer kind's output, by suffix after the video name.
+# Final name of each writer kind's output (the kinds are mesynth.video.writers'), by suffix
+# after the video name.
 KIND_SUFFIXES = {"png": "", "ffv1": ".mkv", "mp4": ".preview.mp4"}
-WRITER_KINDS = tuple(KIND_SUFFIXES)
+if set(KIND_SUFFIXES) != set(WRITER_KINDS):
+    raise ImportError(f"output suffixes {sorted(KIND_SUFFIXES)} != writer kinds {WRITER_KINDS}")
+# Kinds written as a folder of named frames; every other kind is a video file, whose frames need
+# the frame map to be matched to the source numbering.
+FRAME_FOLDER_KINDS = ("png",)
 # Kinds evaluation reads frames from, in order of preference (the preview is lossy).
 READABLE_KINDS = ("png", "ffv1")
 STATUSES = ("partial", "done", "failed")
@@ -164,6 +171,12 @@ class SynthesisOutput:
     def frame_map_path(self, name: str) -> Path:
         return self.root / f"{name}{FRAME_MAP_SUFFIX}"
 
+    @staticmethod
+    def needs_frame_map(kinds: str | list[str] | tuple[str, ...]) -> bool:
+        """Whether outputs of these writer kinds get a frame map (any of them a video file)."""
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        return any(kind not in FRAME_FOLDER_KINDS for kind in kinds)
+
     def segments_dir(self, name: str) -> Path:
         return self.root / SEGMENTS_DIR / name
 
@@ -173,6 +186,10 @@ class SynthesisOutput:
     def progress_path(self, rank: int) -> Path:
         """Frames done by one rank of a multi-process run (read by rank zero's overall bar)."""
         return self.root / SEGMENTS_DIR / f"progress-rank{rank}"
+
+    def remove_segments(self, name: str) -> None:
+        """Drop what ranks left of a video (its output is complete, or made again whole)."""
+        shutil.rmtree(self.segments_dir(name), ignore_errors=True)
 
     def remove_progress(self) -> None:
         """Drop the per-rank progress files, and the segments folder once it is empty."""
@@ -197,7 +214,7 @@ class SynthesisOutput:
         final = self.video_path(name, kind)
         if not final.exists():
             return -1
-        if kind == "png":
+        if not self.needs_frame_map(kind):
             stems = {p.stem for p in final.glob("*.png")}
             return len(stems) if stems == set(frame_names) else -1
         import av
@@ -211,9 +228,19 @@ class SynthesisOutput:
         for kind in kinds:
             if self.count_frames(name, kind, frame_names) != len(frame_names):
                 return False
-            if kind != "png" and not self.frame_map_path(name).is_file():
+            if self.needs_frame_map(kind) and not self.frame_map_path(name).is_file():
                 return False
         return True
+
+    def finished_fields(self, name: str, kinds: list[str], num_frames: int) -> dict:
+        """The manifest fields of a video whose outputs are complete on disk."""
+        return {
+            "status": "done",
+            "frames_written": int(num_frames),
+            "output": str(self.video_path(name, kinds[0])),
+            "frame_map": str(self.frame_map_path(name)) if self.needs_frame_map(kinds) else None,
+            "error": None,
+        }
 
     # -- frame maps ----------------------------------------------------------------------------
     def write_frame_map(self, name: str, frame_numbers: list[int], frame_names: list[str]) -> Path:
@@ -325,10 +352,10 @@ class SynthesisOutput:
                 f"{self.root} holds no finished output of video {name} (no {name}/ PNG folder or "
                 f"{name}.mkv); re-run infer.py with the same output_dir to finish it"
             )
-        layout = "folder" if kind == "png" else "video"
+        layout = "video" if self.needs_frame_map(kind) else "folder"
         source = open_sources(self.video_path(name, kind), layout=layout)[0]
         source.video_id = name
-        if kind != "png":
+        if self.needs_frame_map(kind):
             numbers = self.read_frame_map(name)
             if len(numbers) != len(source):
                 raise OutputError(
@@ -349,7 +376,7 @@ class SynthesisOutput:
                 continue
             for kind in READABLE_KINDS:
                 suffix = KIND_SUFFIXES[kind]
-                if kind == "png" and child.is_dir() and any(child.glob("*.png")):
+                if not suffix and child.is_dir() and any(child.glob("*.png")):
                     names.add(child.name)
                 elif suffix and child.is_file() and child.name.endswith(suffix):
                     names.add(child.name[: -len(suffix)])

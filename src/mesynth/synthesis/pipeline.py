@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 
 from mesynth.config import resolve_num_workers, to_plain
 from mesynth.faces.crop import CROP_MODES, Crop
+from mesynth.launch import launch_rank
 from mesynth.synthesis.output import WRITER_KINDS, SynthesisOutput
 from mesynth.synthesis.plan import (
     Networks,
@@ -155,6 +156,7 @@ def run(cfg: DictConfig) -> dict | None:
     writers = writer_settings(cfg)
     sources = open_videos(cfg)
     previous = output.read_manifest()
+    recorded = None if previous is None else previous.to_dict()
     networks = Networks(cfg, previous)
     detector = LazyDetector(**to_plain(cfg.faces))
     reference_detector = detector if str(cfg.reference_crop) != "none" else None
@@ -163,6 +165,9 @@ def run(cfg: DictConfig) -> dict | None:
         names = [video.name for video in plan.skipped]
         log.info("%d video(s) already done, skipped: %s", len(names), ", ".join(names[:10]))
     if not plan.todo:
+        if launch_rank() != 0:
+            return None
+        record_finished_folder(plan, output, recorded)
         return finish(cfg, plan, output, started)
 
     from mesynth.synthesis.predict import SynthesisWriter
@@ -258,28 +263,44 @@ def record_outcomes(
                 failures[video.name] = f"{type(merge_error).__name__}: {merge_error}"
     updates = {}
     for video in todo:
-        complete = output.is_complete(video.name, plan.kinds, video.frame_names)
-        fields = {
-            "status": "done" if complete else "failed",
-            "frames_written": video.num_frames if complete else 0,
-            "output": str(output.video_path(video.name, plan.kinds[0])),
-            "error": None,
+        if output.is_complete(video.name, plan.kinds, video.frame_names):
+            updates[video.name] = output.finished_fields(video.name, plan.kinds, video.num_frames)
+            continue
+        reason = failures.get(video.name) or (error and f"{type(error).__name__}: {error}")
+        updates[video.name] = {
+            "status": "failed",
+            "frames_written": 0,
+            "output": None,
+            "error": reason or "the output is incomplete",
         }
-        if "png" not in plan.kinds:
-            fields["frame_map"] = str(output.frame_map_path(video.name))
-        if not complete:
-            reason = failures.get(video.name) or (error and f"{type(error).__name__}: {error}")
-            fields["error"] = reason or "the output is incomplete"
-        updates[video.name] = fields
     top = {} if num_threads is None else {"num_threads": num_threads}
     output.update_records(updates, **top)
-    output.remove_progress()
+    remove_leftovers(plan, output, [name for name, f in updates.items() if f["status"] == "done"])
     failed = sorted(name for name, fields in updates.items() if fields["status"] != "done")
     if failed and error is None:
         raise RuntimeError(
             f"{len(failed)} video(s) were not completed: {failed[:5]}; see "
             f"{output.manifest_path}. Re-running the same command redoes them."
         )
+
+
+def remove_leftovers(plan: RunPlan, output: SynthesisOutput, made: list[str]) -> None:
+    """Segments of finished videos (left by a crashed multi-process run, whatever its process
+    count) and the per-rank progress files."""
+    for name in [*made, *(video.name for video in plan.skipped)]:
+        output.remove_segments(name)
+    output.remove_progress()
+
+
+def record_finished_folder(plan: RunPlan, output: SynthesisOutput, recorded: dict | None) -> None:
+    """A re-run with nothing to make: records what an interrupted run finished but did not get
+    to record (``recorded``: the manifest as it was read)."""
+    if recorded is None or {**recorded, "updated": ""} != {
+        **plan.manifest.to_dict(),
+        "updated": "",
+    }:
+        output.write_manifest(plan.manifest)
+    remove_leftovers(plan, output, [])
 
 
 # --------------------------------------------------------------------------------------------

@@ -360,9 +360,10 @@ def _plan_video(
     video = VideoPlan(name, source, assignment, frame_names, frame_numbers, fps, record)
     record.frames = video.num_frames
     video.done = _finished(video, earlier, kinds, output)
-    if video.done:
+    if video.done:  # recorded as found, also when a crash kept the earlier run from it
         video.record = earlier
-        earlier.status = "done"
+        for key, value in output.finished_fields(name, kinds, video.num_frames).items():
+            setattr(earlier, key, value)
     return video
 
 

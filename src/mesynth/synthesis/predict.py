@@ -350,7 +350,7 @@ class VideoSink:
         self.frames_written += len(frames)
 
     def close(self) -> Path:
-        if any(writer.kind != "png" for writer in self.writers):
+        if self.output.needs_frame_map([writer.kind for writer in self.writers]):
             self.output.write_frame_map(
                 self.video.name, self.video.frame_numbers, self.video.frame_names
             )

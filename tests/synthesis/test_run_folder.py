@@ -1,0 +1,90 @@
+"""A synthesis output folder that never contradicts itself: after crashes, re-runs with other
+settings or process counts, and re-runs without output_dir."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mesynth.synthesis import pipeline, run
+from mesynth.synthesis.output import SynthesisOutput
+from mesynth.video.writers import read_video
+
+from .conftest import compose_infer, make_samm
+from .test_pipeline import exact_line
+
+
+def with_writer(line: list[str], kind: str) -> list[str]:
+    return [o if not o.startswith("writer=") else f"writer={kind}" for o in line]
+
+
+@pytest.mark.parametrize("kind", ["png", "ffv1"])
+def test_a_video_complete_before_a_crash_is_recorded_with_its_output(
+    kind, tiny_ckpt, reference_image, tmp_path, monkeypatch
+) -> None:
+    source = make_samm(tmp_path / "samm", {"006_1": 3, "007_2": 2})
+    out = tmp_path / "out"
+    line = with_writer(exact_line(tiny_ckpt, source, reference_image, out), kind)
+    line += ["num_workers=0"]
+
+    def killed(*args, **kwargs):  # the process dies after the frames, before the record
+        raise SystemExit(137)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "record_outcomes", killed)
+        with pytest.raises(SystemExit):
+            run(compose_infer(line, tmp_path / "hydra"))
+    crashed = json.loads((out / "manifest.json").read_text())["videos"]
+    assert {v: (e["status"], e["frames_written"], e["output"]) for v, e in crashed.items()} == {
+        "006_1": ("partial", 0, None),
+        "007_2": ("partial", 0, None),
+    }
+
+    summary = run(compose_infer(line, tmp_path / "hydra"))
+    assert summary["videos_skipped"] == ["006_1", "007_2"] and summary["videos_made"] == []
+    output = SynthesisOutput(out)
+    records = output.read_manifest().videos
+    for video, count in (("006_1", 3), ("007_2", 2)):
+        record = records[video]
+        assert (record.status, record.frames_written) == ("done", count)
+        assert record.output == str(output.video_path(video, kind))
+        assert record.error is None
+        if kind == "png":
+            assert record.frame_map is None
+            assert len(list((out / video).glob("*.png"))) == count
+        else:
+            assert record.frame_map == str(output.frame_map_path(video))
+            assert output.read_frame_map(video) == list(range(1, count + 1))
+            assert len(read_video(out / f"{video}.mkv")) == count
+
+
+def test_segments_of_a_crashed_multi_process_run_go_when_the_video_is_redone(
+    tiny_ckpt, reference_image, tmp_path
+) -> None:
+    source = make_samm(tmp_path / "samm", {"006_1": 4, "007_2": 2})
+    out = tmp_path / "out"
+    line = exact_line(tiny_ckpt, source, reference_image, out) + ["num_workers=0"]
+    output = SynthesisOutput(out)
+    # What a 3-process run killed half-way leaves: rank 0's segment of 006_1 finished, rank 1's
+    # half written, the progress files of both.
+    done_segment = output.segment_path("006_1", 0, 2)
+    done_segment.parent.mkdir(parents=True)
+    np.save(done_segment, np.zeros((2, 64, 64, 3), np.uint8))
+    output.segment_path("006_1", 2, 4).with_suffix(".npy.partial").write_bytes(b"\0" * 100)
+    output.progress_path(0).write_text("2")
+    output.progress_path(1).write_text("1")
+
+    # Re-run with one process: 006_1 is made whole, and nothing of the crashed run is left.
+    summary = run(compose_infer(line, tmp_path / "hydra"))
+    assert summary["videos_made"] == ["006_1", "007_2"]
+    assert not (out / ".segments").exists()
+    assert len(list((out / "006_1").glob("*.png"))) == 4
+
+    # Segments left next to a video that is complete on disk go on the next (skipping) re-run.
+    output.segment_path("007_2", 0, 1).parent.mkdir(parents=True)
+    np.save(output.segment_path("007_2", 0, 1), np.zeros((1, 64, 64, 3), np.uint8))
+    summary = run(compose_infer(line, tmp_path / "hydra"))
+    assert summary["videos_skipped"] == ["006_1", "007_2"]
+    assert not (out / ".segments").exists()
