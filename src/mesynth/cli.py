@@ -19,17 +19,50 @@ from omegaconf import DictConfig
 
 from mesynth.config import CONF_ENV, conf_dir
 from mesynth.console import USER_ERROR_EXIT, debugging, user_error_exit
+from mesynth.launch import (
+    LaunchError,
+    await_run_dir,
+    is_multi_task,
+    launch_rank,
+    publish_run_dir,
+)
 
 __all__ = ["CONF_ENV", "conf_dir", "evaluate_main", "infer_main", "train_main"]
 
 
+def _given(argv: list[str], key: str) -> bool:
+    return any(arg.lstrip("+").startswith(f"{key}=") for arg in argv)
+
+
+def _shares_run_dir(argv: list[str]) -> bool:
+    """Whether the run folder is decided here: one task of several, none named on the line
+    (Lightning names it for the processes it starts itself), not a sweep."""
+    sweep = any(arg in ("-m", "--multirun") for arg in argv)
+    return is_multi_task() and not sweep and not _given(argv, "hydra.run.dir")
+
+
+def _follow_rank_zero(config_name: str) -> None:
+    """Every task but rank zero runs in the folder rank zero chose (its timestamp, say)."""
+    rank = launch_rank()
+    sys.argv += [
+        f"hydra.run.dir={await_run_dir()}",
+        "hydra.output_subdir=null",  # rank zero writes the run's .hydra/ config
+        f"hydra.job.name={config_name}_rank{rank}",  # a log file of its own
+    ]
+
+
 def _launch(config_name: str, runner: Callable[[DictConfig], object]) -> None:
     started = []
+    shared = _shares_run_dir(sys.argv[1:])
+    publish = shared and launch_rank() == 0
 
     def task(cfg: DictConfig) -> None:
+        from hydra.core.hydra_config import HydraConfig
         from tqdm.contrib.logging import logging_redirect_tqdm
 
         started.append(True)
+        if publish:
+            publish_run_dir(HydraConfig.get().runtime.output_dir)
         try:
             with logging_redirect_tqdm():
                 runner(cfg)
@@ -37,6 +70,12 @@ def _launch(config_name: str, runner: Callable[[DictConfig], object]) -> None:
             user_error_exit(error)
             raise
 
+    try:
+        if shared and not publish:
+            _follow_rank_zero(config_name)
+    except LaunchError as error:
+        user_error_exit(error)
+        raise
     try:
         hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=config_name)(task)()
     except SystemExit as exit_:
