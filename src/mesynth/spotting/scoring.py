@@ -11,6 +11,12 @@ The protocol is the one of the MEGC2020 baseline (He et al., ``MDMD_results/resu
   two ground-truth intervals, so precision can exceed 1 in that corner case, as in the baseline.
 - ``matching="one_to_one"``: each prediction matches at most one interval and each interval at
   most one prediction, greedily by IoU (highest first; ties by file order).
+- ``matching="softnet"``: as SOFTNet's evaluation counts (its ``MeanAveragePrecision2d`` at the
+  IoU threshold, greedy, FN = ground truth - TP): only videos with at least one ground-truth
+  interval of the type are scored; each prediction, in order, is a TP when its best-overlapping
+  interval (IoU with both ends included, the later interval on ties) reaches the threshold and
+  is not yet taken, else an FP; a scored video without any prediction counts the one placeholder
+  prediction SOFTNet adds there as an FP. :func:`softnet_coco_ap` gives its COCO AP@[.5:.95].
 - Counts are pooled over all videos (never averaged per video), per type (``micro``,
   ``macro``) and ``overall`` (the two types' counts summed). A ratio with a zero denominator is
   0, as in the baseline.
@@ -44,7 +50,8 @@ from mesynth.spotting.types import (
 log = logging.getLogger(__name__)
 
 DEFAULT_IOU = 0.5
-MATCHINGS = ("megc", "one_to_one")
+MATCHINGS = ("megc", "one_to_one", "softnet")
+COCO_IOUS = tuple(round(0.5 + 0.05 * step, 2) for step in range(10))  # 0.5, 0.55, ... 0.95
 OVERALL = "overall"
 COUNT_COLUMNS = ("n_pred", "n_tp", "n_gt")
 METRIC_COLUMNS = ("precision", "recall", "f1")
@@ -128,6 +135,11 @@ def match_counts(
 ) -> Counts:
     """Counts of one video and one type (the caller keeps types apart)."""
     _check_settings(iou_threshold, matching)
+    if matching == "softnet":
+        if not truths:
+            return Counts()
+        outcomes = softnet_outcomes(predictions, truths, iou_threshold)
+        return Counts(len(outcomes), sum(o is True for o in outcomes), len(truths))
     if matching == "megc":
         found = sum(
             any(iou(prediction, truth) >= iou_threshold for prediction in predictions)
@@ -149,6 +161,90 @@ def match_counts(
             used_predictions.add(p)
             used_truths.add(t)
     return Counts(len(predictions), len(used_truths), len(truths))
+
+
+def softnet_iou(first: Interval, second: Interval) -> float:
+    """IoU as SOFTNet's metric computes it: both ends included, every interval >= 1 frame."""
+    intersection = max(min(first.offset, second.offset) - max(first.onset, second.onset) + 1, 0)
+    union = (first.offset - first.onset + 1) + (second.offset - second.onset + 1) - intersection
+    return intersection / union if union > 0 else 0.0
+
+
+def softnet_outcomes(
+    predictions: Sequence[Interval],
+    truths: Sequence[Interval],
+    iou_threshold: float = DEFAULT_IOU,
+    policy: str = "greedy",
+) -> list[bool | None]:
+    """Per prediction, in order: True (TP), False (FP) or None (ignored), as SOFTNet's
+    ``MeanAveragePrecision2d`` decides them in one video (``policy``: ``greedy`` looks at the
+    best-overlapping interval only, ``soft`` (COCO) goes on to the next one when it is taken).
+    No prediction: the placeholder SOFTNet adds there, an FP."""
+    if not predictions:
+        return [False]
+    taken: set[int] = set()
+    outcomes: list[bool | None] = []
+    for prediction in predictions:
+        overlaps = [softnet_iou(prediction, truth) for truth in truths]
+        # descending IoU, later intervals first on ties (its reversed stable argsort)
+        order = sorted(range(len(overlaps)), key=lambda i: (overlaps[i], i), reverse=True)
+        outcome = False
+        for position in order[: 1 if policy == "greedy" else len(order)]:
+            if overlaps[position] < iou_threshold:
+                break
+            if position not in taken:
+                taken.add(position)
+                outcome = True
+                break
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _average_precision(outcomes: Sequence[bool | None], n_truths: int) -> float:
+    """All-points (VOC) average precision of ranked TP/FP outcomes (None: ignored)."""
+    import numpy as np
+
+    tp = np.cumsum([o is True for o in outcomes], dtype=np.float64)
+    fp = np.cumsum([o is False for o in outcomes], dtype=np.float64)
+    recall = tp / max(float(n_truths), 1.0)
+    precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+    precision = np.concatenate(([0.0], precision, [0.0]))
+    recall = np.concatenate(([0.0], recall, [1.0]))
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    steps = np.flatnonzero(recall[1:] != recall[:-1])
+    return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
+
+
+def softnet_coco_ap(
+    predictions: Iterable[Prediction],
+    ground_truth: Mapping[str, Sequence[Interval]],
+    kind: str,
+    videos: Iterable[str] | None = None,
+) -> float:
+    """SOFTNet's COCO AP@[.5:.95] of one type: the mean over IoU 0.5, 0.55, ... 0.95 of the
+    average precision, soft (COCO) matching, over the videos with ground truth of the type.
+
+    SOFTNet gives every prediction the same confidence, so the ranking is the order of the
+    videos (``videos``, else the ground truth's) and of the predictions within each."""
+    import numpy as np
+
+    by_video: dict[str, list[Interval]] = {}
+    for prediction in predictions:
+        if prediction.kind == kind:
+            by_video.setdefault(prediction.video, []).append(prediction.interval)
+    order = list(videos) if videos is not None else list(ground_truth)
+    scored = [(v, [t for t in ground_truth.get(v, ()) if t.kind == kind]) for v in order]
+    scored = [(v, truths) for v, truths in scored if truths]
+    n_truths = sum(len(truths) for _, truths in scored)
+    values = []
+    for threshold in COCO_IOUS:
+        outcomes = [
+            outcome
+            for video, truths in scored
+            for outcome in softnet_outcomes(by_video.get(video, []), truths, threshold, "soft")
+        ]
+        values.append(_average_precision(outcomes, n_truths))
+    return float(np.mean(np.asarray(values, dtype=np.float32)))
 
 
 def video_counts(
