@@ -98,7 +98,13 @@ def infer_main() -> None:
     _launch("infer", run)
 
 
-def evaluate_main() -> None:
+def evaluate(cfg: DictConfig) -> dict:
+    """``python evaluate.py``: every analysis registered (spotting's too), then the evaluation."""
+    import mesynth.spotting.analysis  # noqa: F401  (registers task=spotting; light to import)
     from mesynth.evaluation import run
 
-    _launch("evaluate", run)
+    return run(cfg)
+
+
+def evaluate_main() -> None:
+    _launch("evaluate", evaluate)

@@ -200,7 +200,7 @@ def test_untrained_synthesis_is_labelled_in_summary_and_report(demo_dir, demo_sy
     import shutil
 
     from mesynth.evaluation import run
-    from mesynth.evaluation.pipeline import synthesis_was_untrained
+    from mesynth.evaluation.context import synthesis_was_untrained
 
     copy = tmp_path / "synthetic"
     shutil.copytree(demo_synthetic, copy)

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from mesynth.evaluation import run
+from mesynth.cli import evaluate as run
 from mesynth.evaluation.common import EvaluationInputError
 from mesynth.faces.crop import Crop
 from mesynth.spotting.data import (

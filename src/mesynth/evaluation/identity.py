@@ -63,11 +63,11 @@ def _distance(a: np.ndarray | None, b: np.ndarray | None) -> float:
 def reference_image(reference: str, video: str) -> np.ndarray:
     """The reference image synthesis used, read the way synthesis read it (``skimage:<name>``
     names an image shipped with scikit-image)."""
-    from mesynth.synthesis.references import read_image
+    from mesynth.media import read_image
 
     try:
-        return read_image(reference)
-    except (FileNotFoundError, ValueError) as error:
+        return read_image(reference, "reference image", "it is the one manifest.json records")
+    except ValueError as error:
         raise EvaluationInputError(
             f"reference image {reference} of video {video} cannot be read ({error}); point "
             "identity.references at a CSV of video,reference, or turn the identity measure off "

@@ -3,8 +3,9 @@
 A re-run into the same ``output_dir`` with an analysis turned off (or one that produced nothing
 this time, e.g. no subset or no figure) would otherwise leave the earlier run's files next to
 the new ones, and the folder would contradict its own report. Every file an analysis may write
-is declared by its analysis (:mod:`mesynth.evaluation.analyses`), relative to ``output_dir`` (``*`` stands for a name part, such as the subset's
-name); after a run, the declared files it did not write are removed and each removal is logged.
+is declared by its analysis (:mod:`mesynth.evaluation.registry`), relative to ``output_dir``
+(``*`` stands for a name part, such as the subset's name); after a run, the declared files it
+did not write are removed and each removal is logged.
 Files that are not declared (caches such as ``au/``, W&B runs, anything of the user's) are never
 touched.
 """
@@ -12,7 +13,7 @@ touched.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -21,18 +22,14 @@ log = logging.getLogger(__name__)
 REPORT_OUTPUTS = ("summary.json", "report.md")
 
 
-def analysis_outputs() -> dict[str, tuple[str, ...]]:
-    """Every file each analysis may write (as the registry declares them), and the report."""
-    from mesynth.evaluation.analyses import declared_outputs as by_analysis
-
-    return {**by_analysis(), "report": REPORT_OUTPUTS}
+Declared = Mapping[str, Iterable[str]]  # analysis -> the patterns of the files it may write
 
 
-def declared_outputs(output_dir: Path) -> dict[Path, str]:
-    """The declared outputs present in ``output_dir``, each with the analysis that writes it."""
+def declared_outputs(output_dir: Path, declared: Declared) -> dict[Path, str]:
+    """The ``declared`` outputs present in ``output_dir``, each with the analysis that writes it."""
     output_dir = Path(output_dir)
     found: dict[Path, str] = {}
-    for analysis, patterns in analysis_outputs().items():
+    for analysis, patterns in declared.items():
         for pattern in patterns:
             for path in sorted(output_dir.glob(pattern)):
                 if path.is_file():
@@ -40,15 +37,18 @@ def declared_outputs(output_dir: Path) -> dict[Path, str]:
     return found
 
 
-def remove_stale_outputs(output_dir: Path, written: Iterable[Path]) -> list[Path]:
-    """Delete the declared outputs in ``output_dir`` that this run did not write; returns them.
+def remove_stale_outputs(
+    output_dir: Path, written: Iterable[Path], declared: Declared
+) -> list[Path]:
+    """Delete the ``declared`` outputs in ``output_dir`` that this run did not write; returns
+    them.
 
     ``written`` lists every file this run wrote (or is about to write, such as the summary and
-    report that come last).
+    report that come last); ``declared``: the file patterns of every analysis (and the report).
     """
     kept = {Path(path).resolve() for path in written}
     removed = []
-    for path, analysis in declared_outputs(output_dir).items():
+    for path, analysis in declared_outputs(output_dir, declared).items():
         if path.resolve() in kept:
             continue
         path.unlink()

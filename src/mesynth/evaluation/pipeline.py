@@ -12,15 +12,16 @@ everything to the configured logger.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from omegaconf import DictConfig
 
-from mesynth.evaluation.analyses import REGISTRY, TASKS, Analysis, Context
+import mesynth.evaluation.analyses  # noqa: F401  (registers the analyses of task=au)
 from mesynth.evaluation.common import EvaluationInputError, write_csv, write_json, write_text
-from mesynth.evaluation.outputs import remove_stale_outputs
+from mesynth.evaluation.context import Context
+from mesynth.evaluation.outputs import REPORT_OUTPUTS, remove_stale_outputs
+from mesynth.evaluation.registry import REGISTRY, Analysis, declared_outputs, tasks
 from mesynth.evaluation.report import render
-from mesynth.evaluation.tracking import log_results
+from mesynth.tracking import log_results
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +56,18 @@ def wanted(analysis: Analysis, ctx: Context, notes: list[str]) -> bool:
 
 def run(cfg: DictConfig) -> dict:
     """Evaluate as ``cfg.task`` says; returns the summary (what ``summary.json`` holds)."""
-    task = str(cfg.get("task") or "au")
-    if task not in TASKS:
-        raise EvaluationInputError(
-            f"task={task!r} is not one of {sorted(TASKS)}; e.g. task=spotting"
-        )
     ctx = Context(cfg)
+    task, known = ctx.task, tasks()
+    if task not in known:
+        raise EvaluationInputError(
+            f"task={task!r} is not one of {sorted(known)}; e.g. task=spotting"
+        )
     ctx.output_dir.mkdir(parents=True, exist_ok=True)
     for marker in ("summary.json", "report.md"):
         # A finished run's markers must not survive into a run that fails half-way.
         (ctx.output_dir / marker).unlink(missing_ok=True)
     notes: list[str] = []
-    for name in TASKS[task]:
+    for name in known[task]:
         if wanted(REGISTRY[name], ctx, notes):
             ctx.results[name] = REGISTRY[name].run(ctx)
     return record(ctx, task, notes)
@@ -88,17 +89,20 @@ def record(ctx: Context, task: str, notes: list[str]) -> dict:
             "No synthesis crops were found: the whole original frames were scaled to the "
             "synthetic size."
         )
+    # An analysis that judged its own inputs untrained has said so already (log and section).
     untrained = ctx.untrained_synthesis()
     if untrained:
         log.warning(
             "the synthetic videos were made with UNTRAINED networks (manifest.json says so): "
             "these numbers test the pipeline, not style transfer"
         )
-    summary["untrained_synthesis"] = untrained
+    reported = any(result.untrained for result in ctx.results.values())
+    summary["untrained_synthesis"] = untrained or reported
     written = [write_csv(output_dir / f"{name}.csv", table) for name, table in tables.items()]
-    markers = [output_dir / "summary.json", output_dir / "report.md"]
+    markers = [output_dir / name for name in REPORT_OUTPUTS]
     # An earlier run's outputs of analyses that did not run (or wrote nothing) this time go.
-    remove_stale_outputs(output_dir, [*written, *figures.values(), *markers])
+    declared = {**declared_outputs(), "report": REPORT_OUTPUTS}
+    remove_stale_outputs(output_dir, [*written, *figures.values(), *markers], declared)
     sections = [
         result.section(figures, output_dir) for result in ctx.results.values() if result.section
     ]
@@ -109,13 +113,3 @@ def record(ctx: Context, task: str, notes: list[str]) -> dict:
     logged = {name: table for name, table in tables.items() if name not in unlogged}
     log_results(ctx.cfg, logged, figures, summary)
     return summary
-
-
-def synthesis_was_untrained(*roots: Path | str | None) -> bool:
-    """Whether a synthesis output among ``roots`` records untrained networks."""
-    from mesynth.synthesis.output import OutputError, SynthesisOutput
-
-    try:
-        return any(SynthesisOutput(root).untrained() for root in roots if root is not None)
-    except OutputError as error:
-        raise EvaluationInputError(str(error)) from error

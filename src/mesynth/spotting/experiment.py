@@ -7,8 +7,8 @@ tested on the held-out participant's original videos, under the conditions of
 pooled over subjects, with bootstrap intervals over subjects (:mod:`mesynth.spotting.summary`).
 
 :func:`evaluate` computes everything and returns it (tables, summary entries, figures, a report
-section); the ``spotting`` analysis of :mod:`mesynth.evaluation.analyses` writes it to
-``output_dir`` and logs it like every other analysis.
+section); the ``spotting`` analysis (:mod:`mesynth.spotting.analysis`) hands it to the
+evaluation, which writes it to ``output_dir`` and logs it like every other analysis.
 """
 
 from __future__ import annotations
@@ -26,23 +26,12 @@ from omegaconf import DictConfig
 from mesynth.evaluation.common import EvaluationInputError
 from mesynth.spotting.data import SpottingInputs, VideoEntry, load_inputs
 from mesynth.spotting.folds import PRESERVATION, FoldOutcome, run_folds
+from mesynth.spotting.outputs import FOLDS_TABLE, PREDICTIONS_PREFIX, SUMMARY_TABLE
 from mesynth.spotting.scoring import MATCHINGS, predictions_table
 from mesynth.spotting.summary import SAME_SPOTTER_ON_ORIGINALS, fold_table, summary_table
 from mesynth.spotting.types import SpottingVideo
 
 log = logging.getLogger(__name__)
-
-FOLDS_TABLE = "spotting_folds"
-SUMMARY_TABLE = "spotting_summary"
-PREDICTIONS_PREFIX = "spotting_predictions_"
-# Every file the experiment may write, relative to output_dir (besides summary.json, report.md);
-# the pipeline removes those an earlier run wrote and this one did not.
-SPOTTING_OUTPUTS = (
-    f"{FOLDS_TABLE}.csv",
-    f"{SUMMARY_TABLE}.csv",
-    f"{PREDICTIONS_PREFIX}*.csv",
-    "figures/spotting_*.png",
-)
 
 
 @dataclass

@@ -373,7 +373,7 @@ def finish(cfg: DictConfig, plan: RunPlan, output: SynthesisOutput, started: flo
 
 
 def _log_to_logger(cfg: DictConfig, summary: dict) -> None:
-    from mesynth.evaluation.tracking import log_results
+    from mesynth.tracking import log_results
 
     numbers = {
         "frames": summary["frames"],
