@@ -18,6 +18,8 @@ from mesynth.__main__ import main
 from mesynth.spotting.scoring import (
     Counts,
     SpottingInputError,
+    distractor_hits,
+    false_positives,
     ground_truth_from_annotations,
     iou,
     match_counts,
@@ -325,3 +327,35 @@ def test_reproduces_the_published_megc2020_baseline_counts(dataset, tmp_path):
         videos=megc_baseline.videos_of(results, dataset),
     )
     assert table["video"].nunique() == published["n_videos"]["n"]
+
+
+def test_distractor_hits_count_the_false_positives_on_blinks_and_head_turns():
+    truth = {"v1": [micro(10, 20), Interval(100, 200, "macro")], "v2": []}
+    predictions = [
+        Prediction("v1", 11, 20, "micro"),  # finds the micro-expression (IoU 10/11)
+        Prediction("v1", 12, 19, "macro"),  # wrong type: a false positive, over blink 1
+        Prediction("v1", 40, 50, "micro"),  # over blink 2 and head turn 1
+        Prediction("v1", 100, 200, "macro"),  # finds the macro-expression over blink 3
+        Prediction("v2", 5, 9, "micro"),  # over head turn 2 of the other video
+    ]
+    distractors = pd.DataFrame(
+        [
+            ("v1", "blink", 15, 18),
+            ("v1", "blink", 48, 55),
+            ("v1", "blink", 150, 155),
+            ("v1", "blink", 300, 305),
+            ("v1", "head_turn", 30, 41),
+            ("v2", "head_turn", 1, 5),
+            ("v2", "head_turn", 10, 30),
+            ("v1", "head_drift", 1, 400),
+        ],
+        columns=["video", "kind", "onset", "offset"],
+    )
+    wrong = false_positives(predictions, truth)
+    assert wrong == [predictions[1], predictions[2], predictions[4]]
+    hits = distractor_hits(predictions, truth, distractors)
+    assert hits == {
+        "blink": {"n": 4, "marked": 2, "share": 0.5, "false_positives": 2},
+        "head_turn": {"n": 3, "marked": 2, "share": 2 / 3, "false_positives": 2},
+    }
+    assert distractor_hits([], truth, distractors)["blink"]["marked"] == 0

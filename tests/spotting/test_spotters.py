@@ -36,6 +36,7 @@ def videos(tmp_path_factory) -> list[SpottingVideo]:
         participants=3,
         gaps=(1.0, 2.5),
         progress=False,
+        distractors=False,
     )
     sources = open_sources(root / "frames")
     assert all(source.fps is None or source.fps == 200.0 for source in sources)  # layout's rate

@@ -124,7 +124,7 @@ def test_several_participants_get_their_own_look_and_schedules(tmp_path: Path):
     main(
         [
             *("--output", str(output), "--seconds", "3", "--fps", "30", "--size", "128"),
-            *("--participants", "3", "--videos", "2"),
+            *("--participants", "3", "--videos", "2", "--no-distractors"),
         ]
     )
     sources = {s.video_id: s for s in open_sources(output / "frames")}

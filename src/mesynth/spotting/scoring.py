@@ -65,6 +65,9 @@ _PREDICTION_ALIASES = {
     "type": ("type", "expression_type"),
 }
 _SCORE_ALIASES = ("score", "confidence")
+# Distractors of generated clips that a spotter could take for expressions (the others, head
+# drift, noise and flicker, span whole clips).
+DISTRACTOR_KINDS = ("blink", "head_turn")
 
 
 class SpottingInputError(ValueError):
@@ -355,6 +358,65 @@ def score_predictions(
     return SpottingScore(
         pooled, matching, float(iou_threshold), int(table["video"].nunique()), unknown
     )
+
+
+# ----------------------------------------------------------------------------- distractors
+
+
+def false_positives(
+    predictions: Iterable[Prediction],
+    ground_truth: Mapping[str, Sequence[Interval]],
+    iou_threshold: float = DEFAULT_IOU,
+) -> list[Prediction]:
+    """The predictions that match no ground-truth interval of their type (IoU below the
+    threshold with every one)."""
+    return [
+        prediction
+        for prediction in predictions
+        if not any(
+            truth.kind == prediction.kind and iou(prediction.interval, truth) >= iou_threshold
+            for truth in ground_truth.get(prediction.video, ())
+        )
+    ]
+
+
+def distractor_hits(
+    predictions: Iterable[Prediction],
+    ground_truth: Mapping[str, Sequence[Interval]],
+    distractors: pd.DataFrame,
+    *,
+    iou_threshold: float = DEFAULT_IOU,
+    kinds: Sequence[str] = DISTRACTOR_KINDS,
+) -> dict[str, dict[str, int | float]]:
+    """How often unlabelled distractors (blinks, head turns) were taken for expressions.
+
+    ``distractors``: rows ``video, kind, onset, offset`` in frame numbers (the clips'
+    ``distractors.csv``). Per kind: ``n`` distractors, ``marked`` of them overlapped (one frame
+    is enough) by a false positive, their ``share``, and ``false_positives``, the false
+    positives that overlap a distractor of the kind.
+    """
+    wrong: dict[str, list[Prediction]] = {}
+    for prediction in false_positives(predictions, ground_truth, iou_threshold):
+        wrong.setdefault(prediction.video, []).append(prediction)
+    hits = {}
+    for kind in kinds:
+        rows = distractors[distractors["kind"] == kind]
+        marked, hitting = 0, set()
+        for row in rows.itertuples(index=False):
+            overlapping = [
+                id(p)
+                for p in wrong.get(str(row.video), ())
+                if p.onset <= int(row.offset) and int(row.onset) <= p.offset
+            ]
+            marked += bool(overlapping)
+            hitting.update(overlapping)
+        hits[kind] = {
+            "n": len(rows),
+            "marked": marked,
+            "share": marked / len(rows) if len(rows) else 0.0,
+            "false_positives": len(hitting),
+        }
+    return hits
 
 
 def _warn_unknown(

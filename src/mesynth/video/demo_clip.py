@@ -7,7 +7,7 @@ unit moves them, and a thin-plate-spline displacement field carries the surround
 
 - AU12 lip-corner puller: the mouth corners go up and out;
 - AU4 brow lowerer: the brows go down and towards each other;
-- AU45 blink: the upper lids close onto the lower lids.
+- AU45 blink: the upper lids close onto the lower lids (annotated only in clean clips).
 
 Each event rises (raised cosine) from onset to apex and falls back by offset; micro events last
 0.2-0.5 s, macro events 1-4 s (blinks are always short). The frames are greyscale JPEGs in the
@@ -20,6 +20,13 @@ subjects 900, 901, ... each with their own look (participant 0 is the photo itse
 are mirrored, turned, scaled and lit differently) and every video with its own schedule, small
 frames included, for spotting tests and leave-one-subject-out experiments.
 
+Real long videos hold more than the coded expressions. With distractors (on by default for more
+than one participant; ``--distractors``/``--no-distractors``) every clip also gets unlabelled
+blinks, slow head drift, quick head turns, sensor noise and brightness flicker
+(:mod:`mesynth.video.distractors`), listed in ``<out>/distractors.csv``; blinks are then left
+out of the schedule and the annotations, as SAMM-LV and CAS(ME)^2 do not code them.
+``--label-blinks`` keeps them as scheduled AU45 events (the clean clip's behaviour).
+
 Command line: ``python -m mesynth.video.demo_clip --output DIR [--participants 3 --videos 2]``.
 """
 
@@ -28,7 +35,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -37,12 +44,23 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mesynth.video.annotations import write_annotations, write_samm_xlsx
+from mesynth.video.distractors import (
+    BLINKS_PER_MINUTE,
+    TURNS_PER_MINUTE,
+    DistractorRenderer,
+    DistractorSettings,
+    DistractorTrack,
+    distractor_table,
+    plan_distractors,
+    write_distractors,
+)
 
 log = logging.getLogger(__name__)
 
 DEMO_SUBJECT = "900"
 DEMO_VIDEO = "1"
 DEMO_XLSX = "SAMM_LongVideos_Demo.xlsx"
+DISTRACTORS_CSV = "distractors.csv"
 JPEG_QUALITY = 95
 MICRO_SECONDS = (0.2, 0.5)
 MACRO_SECONDS = (1.0, 4.0)
@@ -115,21 +133,29 @@ class Event:
 
 
 def schedule_events(
-    num_frames: int, fps: float, seed: int = 0, gaps: tuple[float, float] = GAP_SECONDS
+    num_frames: int,
+    fps: float,
+    seed: int = 0,
+    gaps: tuple[float, float] = GAP_SECONDS,
+    blinks: bool = True,
 ) -> list[Event]:
-    """Non-overlapping events cycling through AU12, AU4, AU45 and micro/macro lengths, with
-    ``gaps`` (seconds, min and max) of neutral face between them."""
+    """Non-overlapping events cycling through AU12, AU4, AU45 (AU12 and AU4 only without
+    ``blinks``) and micro/macro lengths, with ``gaps`` (seconds, min and max) of neutral face
+    between them."""
     if not 0 <= gaps[0] <= gaps[1]:
         raise ValueError(f"gaps must be (min, max) seconds with 0 <= min <= max, got {gaps}")
     rng = np.random.default_rng(seed)
     seconds = num_frames / fps
-    order = [int(au) for au in rng.permutation([12, 4, 45])]
+    order = [int(au) for au in rng.permutation([12, 4, 45] if blinks else [12, 4])]
     events: list[Event] = []
     time = rng.uniform(0.1, 0.2)
     step = 0
     while True:
-        action_unit = order[step % 3]
-        kind = "micro" if step % 2 == 0 or action_unit == 45 else "macro"
+        action_unit = order[step % len(order)]
+        # With two action units, alternating by step would make one always micro: alternate
+        # the pairs instead (micro A, macro B, macro A, micro B, ...).
+        turn = step if len(order) % 2 else step + step // 2
+        kind = "micro" if turn % 2 == 0 or action_unit == 45 else "macro"
         step += 1
         left = seconds - 0.05 - time
         duration = rng.uniform(*(MICRO_SECONDS if kind == "micro" else MACRO_SECONDS))
@@ -423,6 +449,134 @@ def participant_face(
     return variant, landmarks
 
 
+def _blink_events(track: DistractorTrack) -> list[Event]:
+    """The track's unlabelled blinks as AU45 events to render (never annotated)."""
+    events = []
+    for blink in track.blinks:
+        apex = blink.onset + max(1, int(round(0.4 * (blink.offset - blink.onset))))
+        events.append(Event(45, "micro", blink.onset, apex, blink.offset, blink.size))
+    return events
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """Everything one clip's frames follow: the labelled schedule and the distractors."""
+
+    clip: DemoVideo
+    events: list[Event]
+    track: DistractorTrack
+
+
+def schedules(
+    clips: list[DemoVideo],
+    num_frames: int,
+    fps: float,
+    gaps: tuple[float, float],
+    label_blinks: bool,
+) -> dict[str, list[Event]]:
+    """Each clip's labelled schedule (blinks in it only when ``label_blinks``)."""
+    found = {
+        clip.video_id: schedule_events(num_frames, fps, clip.seed, tuple(gaps), label_blinks)
+        for clip in clips
+    }
+    if not all(found.values()):
+        raise ValueError(
+            f"a {num_frames / fps:g} s demo clip is too short to hold any expression; use at "
+            "least 0.5 s"
+        )
+    return found
+
+
+def plan_clips(
+    clips: list[DemoVideo],
+    events: dict[str, list[Event]],
+    num_frames: int,
+    fps: float,
+    faces: dict[int, tuple[np.ndarray, np.ndarray]],
+    distractors: DistractorSettings | None,
+) -> list[ClipPlan]:
+    """Each clip's schedule and distractors (none when ``distractors`` is None); head turns
+    keep clear of the labelled events, random blinks stay away when the schedule blinks."""
+    settings = distractors or DistractorSettings(blinks=False, head=False, noise=False)
+    plans = []
+    for clip in clips:
+        face, landmarks = faces[clip.participant]
+        schedule = events[clip.video_id]
+        if any(event.action_unit == 45 for event in schedule):
+            settings = replace(settings, blinks=False)  # unlabelled blinks beside labelled ones
+        spans = [(event.onset, event.offset) for event in schedule]
+        track = plan_distractors(
+            num_frames, fps, clip.seed, landmarks, face.shape[0], spans, settings
+        )
+        plans.append(ClipPlan(clip, schedule, track))
+    return plans
+
+
+def write_clip(plan: ClipPlan, face: np.ndarray, landmarks: np.ndarray, folder: Path, bar) -> None:
+    """Render and write one clip's frames into ``folder`` (through ``<folder>.partial``)."""
+    num_frames = len(plan.track.gain)
+    width = max(5, len(str(num_frames)))
+    curves = envelopes(plan.events + _blink_events(plan.track), num_frames)
+    warper = FaceWarper(face, landmarks)
+    distract = DistractorRenderer(plan.track, landmarks.mean(axis=0))
+    temp_dir = folder.with_name(folder.name + ".partial")
+    if temp_dir.exists():
+        shutil.rmtree(temp_dir)
+    temp_dir.mkdir(parents=True)
+    neutral = _encode(face)
+    for index in range(num_frames):
+        frame = distract(warper.render({au: c[index] for au, c in curves.items()}), index)
+        data = neutral if frame is face else _encode(frame)
+        (temp_dir / f"{folder.name}_{index + 1:0{width}d}.jpg").write_bytes(data)
+        bar.update()
+    if folder.exists():
+        shutil.rmtree(folder)
+    temp_dir.rename(folder)
+    log.info(
+        "demo: %s, %d frames, %d expressions (%s), %d unlabelled blinks, %d head turns",
+        plan.clip.video_id,
+        num_frames,
+        len(plan.events),
+        ", ".join(f"AU{e.action_unit} {e.kind}" for e in plan.events),
+        len(plan.track.blinks),
+        sum(event.kind == "head_turn" for event in plan.track.events),
+    )
+
+
+def write_tables(output_dir: Path, plans: list[ClipPlan], num_frames: int, fps: float) -> None:
+    """``annotations.csv``, the SAMM-style xlsx and ``distractors.csv`` of the clips."""
+    table = pd.concat(
+        [demo_annotations(p.events, p.clip.subject, p.clip.video_id) for p in plans],
+        ignore_index=True,
+    )
+    write_annotations(table, output_dir / "annotations.csv")
+    distractors = [distractor_table(p.track.events, p.clip.video_id) for p in plans]
+    write_distractors(pd.concat(distractors, ignore_index=True), output_dir / DISTRACTORS_CSV)
+    seeds = ", ".join(f"{p.clip.video_id}: {p.clip.seed}" for p in plans)
+    kinds = sorted({event.kind for p in plans for event in p.track.events})
+    write_samm_xlsx(
+        table,
+        output_dir / DEMO_XLSX,
+        preamble=(
+            "SAMM Long Videos - mesynth demo clip",
+            f"astronaut photo, {num_frames} frames at {fps:g} fps, schedule seeds {seeds}",
+            "Frame numbers as in the file names (first frame = 1)",
+            "Unlabelled distractors (see distractors.csv): " + (", ".join(kinds) or "none"),
+        ),
+    )
+
+
+def resolve_distractors(
+    distractors: bool | DistractorSettings | None, participants: int
+) -> DistractorSettings | None:
+    """The distractor settings meant by ``distractors`` (None: on for several participants)."""
+    if distractors is None:
+        distractors = participants > 1
+    if isinstance(distractors, bool):
+        return DistractorSettings() if distractors else None
+    return distractors
+
+
 def make_demo(
     output_dir: str | Path,
     seconds: float = 10.0,
@@ -433,15 +587,23 @@ def make_demo(
     participants: int = 1,
     videos: int = 1,
     gaps: tuple[float, float] = GAP_SECONDS,
+    distractors: bool | DistractorSettings | None = None,
+    label_blinks: bool | None = None,
 ) -> Path:
     """Write the demo dataset under ``output_dir`` and return ``output_dir``.
 
     Frames: ``<output_dir>/frames/<subject>_<video>/<subject>_<video>_NNNNN.jpg`` (open with
     ``open_sources(<output_dir>/frames)``), annotations: ``<output_dir>/annotations.csv`` and
-    ``<output_dir>/SAMM_LongVideos_Demo.xlsx``. By default one clip, ``900_1``; ``participants``
-    and ``videos`` (per participant) make more, each with its own schedule (see
-    :func:`demo_videos` and :func:`participant_face`); ``gaps`` (seconds, min and max) spaces
-    the expressions (real long videos hold more neutral face than the default's).
+    ``<output_dir>/SAMM_LongVideos_Demo.xlsx``, distractors: ``<output_dir>/distractors.csv``.
+    By default one clip, ``900_1``; ``participants`` and ``videos`` (per participant) make
+    more, each with its own schedule (see :func:`demo_videos` and :func:`participant_face`);
+    ``gaps`` (seconds, min and max) spaces the expressions (real long videos hold more neutral
+    face than the default's).
+
+    ``distractors`` (default: on for more than one participant) adds unlabelled blinks, head
+    motion and sensor noise (:mod:`mesynth.video.distractors`; ``True`` for all of them, or a
+    :class:`DistractorSettings`); off, the clip is clean. ``label_blinks`` (default: off with
+    distractors, on without) schedules blinks as annotated AU45 events instead.
     """
     from mesynth.faces.landmarks import LandmarkDetector
 
@@ -450,66 +612,23 @@ def make_demo(
     if num_frames < 1:
         raise ValueError(f"seconds * fps must give at least one frame, got {seconds} * {fps}")
     clips = demo_videos(participants, videos, seed)
-    schedules = {
-        clip.video_id: schedule_events(num_frames, fps, clip.seed, tuple(gaps)) for clip in clips
-    }
-    if not all(schedules.values()):
-        raise ValueError(
-            f"a {seconds:g} s demo clip is too short to hold any expression; use at least 0.5 s"
-        )
+    distractors = resolve_distractors(distractors, participants)
+    if label_blinks is None:
+        label_blinks = distractors is None or not distractors.blinks
+    events = schedules(clips, num_frames, fps, gaps, label_blinks)
     detector = LandmarkDetector()
     photo_face, _ = demo_face(frame_size, detector)
     faces = {p: participant_face(photo_face, p, detector) for p in range(participants)}
+    plans = plan_clips(clips, events, num_frames, fps, faces, distractors)
 
-    frames_dir = output_dir / "frames"
-    width = max(5, len(str(num_frames)))
-    tables = []
     bar = tqdm(
         total=num_frames * len(clips), desc="demo frames", unit="frame", disable=not progress
     )
-    for clip in clips:
-        events = schedules[clip.video_id]
-        curves = envelopes(events, num_frames)
-        face, landmarks = faces[clip.participant]
-        warper = FaceWarper(face, landmarks)
-        final_dir = frames_dir / clip.video_id
-        temp_dir = final_dir.with_name(clip.video_id + ".partial")
-        if temp_dir.exists():
-            shutil.rmtree(temp_dir)
-        temp_dir.mkdir(parents=True)
-        neutral = _encode(face)
-        for index in range(num_frames):
-            intensities = {au: curve[index] for au, curve in curves.items()}
-            frame = warper.render(intensities)
-            data = neutral if frame is face else _encode(frame)
-            (temp_dir / f"{clip.video_id}_{index + 1:0{width}d}.jpg").write_bytes(data)
-            bar.update()
-        if final_dir.exists():
-            shutil.rmtree(final_dir)
-        temp_dir.rename(final_dir)
-        tables.append(demo_annotations(events, clip.subject, clip.video_id))
-        log.info(
-            "demo: %s, %d frames, %d expressions (%s)",
-            clip.video_id,
-            num_frames,
-            len(events),
-            ", ".join(f"AU{e.action_unit} {e.kind}" for e in events),
-        )
+    for plan in plans:
+        folder = output_dir / "frames" / plan.clip.video_id
+        write_clip(plan, *faces[plan.clip.participant], folder, bar)
     bar.close()
-
-    table = pd.concat(tables, ignore_index=True)
-    write_annotations(table, output_dir / "annotations.csv")
-    seeds = ", ".join(f"{clip.video_id}: {clip.seed}" for clip in clips)
-    write_samm_xlsx(
-        table,
-        output_dir / DEMO_XLSX,
-        preamble=(
-            "SAMM Long Videos - mesynth demo clip",
-            f"astronaut photo, {num_frames} frames at {fps:g} fps, schedule seeds {seeds}",
-            "Frame numbers as in the file names (first frame = 1)",
-            "",
-        ),
-    )
+    write_tables(output_dir, plans, num_frames, fps)
     log.info("demo: %d video(s) of %d participant(s) in %s", len(clips), participants, output_dir)
     return output_dir
 
@@ -541,6 +660,35 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seconds of neutral face between expressions (default {GAP_SECONDS[0]:g} "
         f"{GAP_SECONDS[1]:g})",
     )
+    parser.add_argument(
+        "--distractors",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="unlabelled blinks, head drift and turns, sensor noise and flicker, recorded in "
+        "distractors.csv (default: on for more than one participant)",
+    )
+    parser.add_argument(
+        "--label-blinks",
+        action="store_true",
+        default=None,
+        help="blinks are scheduled, annotated AU45 events (the clean clip's behaviour) instead of "
+        "unlabelled distractors",
+    )
+    parser.add_argument(
+        "--blinks-per-minute",
+        type=float,
+        nargs=2,
+        default=BLINKS_PER_MINUTE,
+        metavar=("MIN", "MAX"),
+        help="range each clip's rate of unlabelled blinks is drawn from (default "
+        f"{BLINKS_PER_MINUTE[0]:g} {BLINKS_PER_MINUTE[1]:g})",
+    )
+    parser.add_argument(
+        "--turns-per-minute",
+        type=float,
+        default=TURNS_PER_MINUTE,
+        help=f"quick head turns a minute (default {TURNS_PER_MINUTE:g})",
+    )
     return parser
 
 
@@ -556,8 +704,22 @@ def main(argv: list[str] | None = None) -> None:
         participants=args.participants,
         videos=args.videos,
         gaps=tuple(args.gaps),
+        distractors=_distractor_arguments(args),
+        label_blinks=args.label_blinks,
     )
     print(path)
+
+
+def _distractor_arguments(args: argparse.Namespace) -> DistractorSettings | bool | None:
+    """``--distractors`` and the rates: None leaves the choice to the participant count."""
+    settings = DistractorSettings(
+        blinks_per_minute=tuple(args.blinks_per_minute), turns_per_minute=args.turns_per_minute
+    )
+    if args.distractors is False:
+        return False
+    if args.distractors or args.participants > 1:
+        return settings
+    return None
 
 
 if __name__ == "__main__":
