@@ -139,10 +139,13 @@ def read_image(
     what: str = "image",
     fix: str = "replace the file",
     error_type: type[MediaError] = MediaError,
+    exif_rotate: bool = False,
 ) -> np.ndarray:
     """An image as RGB uint8 HxWx3, or ``error_type`` naming the file, what it is and the fix.
 
     ``skimage:<name>`` reads an image that ships with scikit-image instead of a file.
+    ``exif_rotate``: turn the image upright as its EXIF orientation says (photos from cameras
+    and phones); video frames and crops never carry one, so by default it is not read.
     """
     if str(path).startswith(BUILTIN_PREFIX):
         return builtin_image(str(path)[len(BUILTIN_PREFIX) :])
@@ -155,7 +158,8 @@ def read_image(
         raise error_type(f"{what} {path} cannot be read ({error}); {fix}", path) from error
     problem = integrity_problem(data, path.suffix.lower())
     if problem is None:
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        # IMREAD_COLOR applies the EXIF orientation; IMREAD_UNCHANGED ignores it.
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR if exif_rotate else cv2.IMREAD_UNCHANGED)
         if image is None:
             problem = "it cannot be decoded as an image"
     if problem is not None:

@@ -59,6 +59,27 @@ def params_to_matrix(params: Sequence[float], output_size: int) -> np.ndarray:
     return np.hstack([rotation, translation[:, None]])
 
 
+PARAM_NAMES = ("centre_x", "centre_y", "half_side", "angle")
+
+
+def fixed_crop(
+    params: Sequence[float], frame_size: tuple[int, int], output_size: int, meta: dict | None = None
+) -> Crop:
+    """The ``fixed`` crop of the FFHQ-style square ``params`` for frames of ``frame_size``
+    (height, width): the one way a face is aligned, for videos, reference images and training
+    images alike."""
+    matrix = params_to_matrix(params, output_size).tolist()
+    return Crop("fixed", output_size, tuple(frame_size), matrix=matrix, meta=dict(meta or {}))
+
+
+def align_face(
+    image: np.ndarray, landmarks: np.ndarray, output_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One image's face aligned onto an ``output_size`` square, and its alignment parameters."""
+    params = alignment_params(landmarks)
+    return fixed_crop(params, image.shape[:2], output_size).apply(image), params
+
+
 def fit_similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Least-squares similarity (2x3) taking ``source`` points onto ``target`` points."""
     source = np.asarray(source, dtype=np.float64)
@@ -162,23 +183,14 @@ def estimate_crop(
     if mode == "fixed":
         sampled, found, params = _fixed_params(source, detector, num_samples, progress)
         median = _median_params(params)
-        return Crop(
-            "fixed",
-            output_size,
-            frame_size,
-            matrix=params_to_matrix(median, output_size).tolist(),
-            meta={
-                "method": "ffhq_similarity_median",
-                "sampled_frames": sampled,
-                "frames_with_face": found,
-                "params": dict(
-                    zip(
-                        ("centre_x", "centre_y", "half_side", "angle"), median.tolist(), strict=True
-                    )
-                ),
-                "params_spread": np.median(np.abs(params - median), axis=0).tolist(),
-            },
-        )
+        meta = {
+            "method": "ffhq_similarity_median",
+            "sampled_frames": sampled,
+            "frames_with_face": found,
+            "params": dict(zip(PARAM_NAMES, median.tolist(), strict=True)),
+            "params_spread": np.median(np.abs(params - median), axis=0).tolist(),
+        }
+        return fixed_crop(median, frame_size, output_size, meta)
     return _tracked_crop(source, output_size, smoothing, detector, progress)
 
 

@@ -99,7 +99,7 @@ def prepare_reference(
     image = read_image(path)
     if crop == "none":
         return Crop.full_frame(image.shape[:2], img_size).apply(image)
-    from mesynth.faces.align import alignment_params, params_to_matrix
+    from mesynth.faces.align import align_face
     from mesynth.faces.landmarks import LandmarkDetector
 
     landmarks = (detector or LandmarkDetector()).detect(image)
@@ -108,8 +108,7 @@ def prepare_reference(
             f"no face found in reference image {path}; use a frontal face photo, or "
             "reference_crop=none if it is an aligned face crop already"
         )
-    matrix = params_to_matrix(alignment_params(landmarks), img_size).tolist()
-    return Crop("fixed", img_size, image.shape[:2], matrix=matrix).apply(image)
+    return align_face(image, landmarks, img_size)[0]
 
 
 # --------------------------------------------------------------------------------------------
