@@ -113,7 +113,7 @@ def test_tool_command_parses_as_written(command: str) -> None:
     from mesynth.__main__ import build_parser
 
     parsed = build_parser().parse_args(arguments[1:])
-    assert parsed.command in ("download", "score-spotting")
+    assert parsed.command in ("download", "prepare-data", "score-spotting")
 
 
 def test_the_files_and_folders_the_readme_names_exist() -> None:

@@ -2,6 +2,7 @@
 
 Commands:
   download         fetch pretrained StarGAN v2 files and datasets (see ``conf/download.yaml``)
+  prepare-data     turn raw face photos into an aligned, split, checked training set
   score-spotting   score MEGC spotting predictions against ground-truth annotations
 """
 
@@ -60,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     download.add_arguments(fetch)
     fetch.set_defaults(handler=download.run_cli)
+    from mesynth.prepare import cli as prepare_cli
+
+    prepare = commands.add_parser(
+        "prepare-data",
+        help="turn raw face photos into an aligned, split, checked training set",
+        description=prepare_cli.DESCRIPTION,
+    )
+    prepare_cli.add_arguments(prepare)
+    prepare.set_defaults(handler=prepare_cli.run_cli)
     score = commands.add_parser(
         "score-spotting",
         help="score MEGC spotting predictions against ground-truth annotations",
