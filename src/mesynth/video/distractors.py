@@ -149,12 +149,12 @@ def _turn_times(rng, num_frames: int, fps: float, busy, count: int) -> list[tupl
     return sorted(turns)
 
 
-def _sway(rng, num_frames: int, fps: float, amplitude: float) -> np.ndarray:
-    """A smooth wobble of at most ``amplitude``: two slow sines of random period and phase."""
+def _sway(rng, num_frames: int, fps: float, amplitude: float, periods=DRIFT_PERIOD_SECONDS):
+    """A smooth wobble of at most ``amplitude``: two sines of random period and phase."""
     time = np.arange(num_frames) / fps
-    periods = rng.uniform(*DRIFT_PERIOD_SECONDS, 2)
+    chosen = rng.uniform(*periods, 2)
     phases = rng.uniform(0, 2 * np.pi, 2)
-    wave = sum(np.sin(2 * np.pi * time / p + f) for p, f in zip(periods, phases, strict=True))
+    wave = sum(np.sin(2 * np.pi * time / p + f) for p, f in zip(chosen, phases, strict=True))
     return amplitude * wave / 2.0
 
 
@@ -170,6 +170,42 @@ def _largest_move(points: np.ndarray, centre, shift: np.ndarray, angle: np.ndarr
         for i in range(len(angle))
     ]
     return float(max(np.linalg.norm(m - moves[0], axis=0).max() for m in moves))
+
+
+def _head_track(rng, num_frames, fps, landmarks, frame_size, expressions, turns_per_minute):
+    """Head drift over the clip plus quick turns: per frame shift (T, 2) and angle (T,), with
+    the ``head_drift`` and ``head_turn`` events."""
+    centre = landmarks.mean(axis=0)
+    shift = np.zeros((num_frames, 2))
+    shift[:, 0] = _sway(rng, num_frames, fps, DRIFT_SHIFT * frame_size)
+    shift[:, 1] = _sway(rng, num_frames, fps, 0.5 * DRIFT_SHIFT * frame_size)
+    angle = _sway(rng, num_frames, fps, DRIFT_DEGREES)
+    drift = _largest_move(landmarks, centre, shift, angle)
+    events = [Distractor("head_drift", 0, num_frames - 1, round(drift, 2))]
+    count = int(round(turns_per_minute * num_frames / fps / 60.0))
+    reach = np.array([TURN_SHIFT * frame_size, 0.5 * TURN_SHIFT * frame_size, TURN_DEGREES])
+    pose = np.zeros(3)
+    for onset, offset in _turn_times(rng, num_frames, fps, expressions, count):
+        target = rng.uniform(-1, 1, 3) * reach
+        step = np.zeros((num_frames, 3))
+        step[onset : offset + 1] = np.outer(_ease(offset - onset), target - pose)
+        step[offset + 1 :] = target - pose
+        ends = [onset, offset]
+        start_shift, start_angle = shift[ends].copy(), angle[ends].copy()
+        shift += step[:, :2]
+        angle += step[:, 2]
+        pair_shift = np.array([start_shift[0], shift[offset]])
+        pair_angle = np.array([start_angle[0], angle[offset]])
+        size = _largest_move(landmarks, centre, pair_shift, pair_angle)
+        events.append(Distractor("head_turn", onset, offset, round(size, 2)))
+        pose = target
+    return shift, angle, events
+
+
+def _flicker(rng, num_frames: int, fps: float) -> np.ndarray:
+    """(T,) brightness factor: a slow wobble plus a little frame-to-frame jitter."""
+    wobble = _sway(rng, num_frames, fps, 1.0, FLICKER_PERIOD_SECONDS)
+    return 1.0 + FLICKER * (0.7 * wobble + 0.3 * rng.uniform(-1, 1, num_frames))
 
 
 def plan_distractors(
@@ -190,48 +226,18 @@ def plan_distractors(
     settings = settings or DistractorSettings()
     rng = np.random.default_rng([seed, SEED_STREAM])
     events = _blinks(rng, num_frames, fps, settings) if settings.blinks else []
-    shift = np.zeros((num_frames, 2))
-    angle = np.zeros(num_frames)
-    centre = landmarks.mean(axis=0)
+    shift, angle = np.zeros((num_frames, 2)), np.zeros(num_frames)
     if settings.head:
-        shift[:, 0] = _sway(rng, num_frames, fps, DRIFT_SHIFT * frame_size)
-        shift[:, 1] = _sway(rng, num_frames, fps, 0.5 * DRIFT_SHIFT * frame_size)
-        angle[:] = _sway(rng, num_frames, fps, DRIFT_DEGREES)
-        drift = _largest_move(landmarks, centre, shift, angle)
-        events.append(Distractor("head_drift", 0, num_frames - 1, round(drift, 2)))
-        count = int(round(settings.turns_per_minute * num_frames / fps / 60.0))
-        pose = np.zeros(3)
-        for onset, offset in _turn_times(rng, num_frames, fps, expressions, count):
-            target = rng.uniform(-1, 1, 3) * np.array(
-                [TURN_SHIFT * frame_size, 0.5 * TURN_SHIFT * frame_size, TURN_DEGREES]
-            )
-            step = np.zeros((num_frames, 3))
-            step[onset : offset + 1] = np.outer(_ease(offset - onset), target - pose)
-            step[offset + 1 :] = target - pose
-            before = (shift[onset].copy(), angle[onset])
-            shift += step[:, :2]
-            angle += step[:, 2]
-            size = _largest_move(
-                landmarks,
-                centre,
-                np.array([before[0], shift[offset]]),
-                np.array([before[1], angle[offset]]),
-            )
-            events.append(Distractor("head_turn", onset, offset, round(size, 2)))
-            pose = target
-    gain = np.ones(num_frames)
-    sigma = 0.0
-    if settings.noise:
-        sigma = NOISE_SIGMA
-        periods = rng.uniform(*FLICKER_PERIOD_SECONDS, 2)
-        time = np.arange(num_frames) / fps
-        phases = rng.uniform(0, 2 * np.pi, 2)
-        wobble = sum(np.sin(2 * np.pi * time / p + f) for p, f in zip(periods, phases, strict=True))
-        gain = 1.0 + FLICKER * (0.7 * wobble / 2.0 + 0.3 * rng.uniform(-1, 1, num_frames))
-        events.append(Distractor("noise", 0, num_frames - 1, sigma))
-        events.append(
-            Distractor("flicker", 0, num_frames - 1, round(float(np.abs(gain - 1).max()), 4))
+        shift, angle, head = _head_track(
+            rng, num_frames, fps, landmarks, frame_size, expressions, settings.turns_per_minute
         )
+        events += head
+    gain, sigma = np.ones(num_frames), 0.0
+    if settings.noise:
+        gain, sigma = _flicker(rng, num_frames, fps), NOISE_SIGMA
+        flicker = round(float(np.abs(gain - 1).max()), 4)
+        events.append(Distractor("noise", 0, num_frames - 1, sigma))
+        events.append(Distractor("flicker", 0, num_frames - 1, flicker))
     events.sort(key=lambda event: (event.onset, KINDS.index(event.kind)))
     return DistractorTrack(events, shift, angle, gain, sigma, seed)
 
