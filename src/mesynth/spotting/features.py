@@ -28,7 +28,8 @@ row that has one (their flow vectors are zero instead: no motion is known there)
 
 :func:`compute_many` computes many videos in worker processes with a progress bar, and keeps a
 cache file per video keyed by the settings and the source (path, frame count, file sizes and
-modification times, crop), so re-runs and sweeps over spotter settings cost nothing.
+modification times, crop), so re-runs and sweeps over spotter settings cost nothing; the
+processes and the cache are :mod:`mesynth.spotting.video_pool`'s.
 """
 
 from __future__ import annotations
@@ -37,12 +38,8 @@ import hashlib
 import json
 import logging
 import math
-import multiprocessing
-import os
-import queue
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -52,6 +49,7 @@ import numpy as np
 from mesynth.atomic import write_atomically
 from mesynth.evaluation.flow import FarnebackParams
 from mesynth.spotting.roi import REFERENCE, Rois, find_rois
+from mesynth.spotting.video_pool import compute_cached, same_key, source_identity
 
 log = logging.getLogger(__name__)
 
@@ -519,51 +517,28 @@ def _to_frames(values: np.ndarray, stride: int, length: int, nearest: bool = Fal
     ).astype(values.dtype)
 
 
-def compute_features(
-    job: FeatureJob,
-    settings: FeatureSettings,
-    detector=None,
-    on_frames: Callable[[int], None] | None = None,
-) -> VideoFeatures:
-    """Features of one video (no cache); ``on_frames(n)`` is told of every ``n`` frames done."""
-    source = job.source
-    length = len(source)
-    fps = _frame_rate(job, settings)
-    k, k_macro, stride = settings.resolve(fps)
-    samples = list(range(0, length, stride))
-    if len(samples) < 2:
-        raise ValueError(
-            f"video {job.name} ({getattr(source, 'path', '?')}) has {length} frame(s) sampled "
-            f"every {stride}; spotting features need at least two samples"
-        )
+def _pair_steps(job: FeatureJob, length: int, samples: int, stride: int, ks) -> dict[str, int]:
+    """Samples between the two frames of a pair per scale; a video too short for a scale
+    takes the longest pair it has (logged)."""
     steps = {}
-    for scale, frames in (("micro", k), ("macro", k_macro)):
+    for scale, frames in zip(SCALES, ks, strict=True):
         step = frames // stride
-        if step > len(samples) - 1:
+        if step > samples - 1:
             log.warning(
                 "video %s: %d frames are too few for %s pairs %d frames apart; using %d",
                 job.name,
                 length,
                 scale,
                 frames,
-                (len(samples) - 1) * stride,
+                (samples - 1) * stride,
             )
-            step = len(samples) - 1
+            step = samples - 1
         steps[scale] = step
-    k, k_macro = steps["micro"] * stride, steps["macro"] * stride
+    return steps
 
-    cropper = _Cropper(job.crop, settings.size)
-    from mesynth.faces.align import sample_indices
 
-    landmark_frames = [
-        cropper(source.read_frame(index), index, settings.landmark_size)
-        for index in sample_indices(length, settings.landmark_frames)
-    ]
-    rois = find_rois(landmark_frames, settings.size, settings.roi_margin, detector, job.name)
-    pair = _PairFeatures(settings, rois)
-
-    count, regions = len(samples), len(rois.names)
-    results = {
+def _empty_results(count: int, regions: int) -> dict[str, dict]:
+    return {
         scale: {
             "motion": np.zeros((count, regions), np.float32),
             "strain": np.zeros((count, regions), np.float32),
@@ -573,6 +548,12 @@ def compute_features(
         }
         for scale in SCALES
     }
+
+
+def _pair_results(source, samples, cropper, pair, steps, regions, on_frames) -> dict[str, dict]:
+    """Every pair's region statistics (and maps), in the row of the sample at its centre."""
+    results = _empty_results(len(samples), regions)
+    length, stride = len(source), samples[1] - samples[0]
     window: dict[int, np.ndarray] = {}
     reported = 0
     for position, (index, frame) in enumerate(_sampled_frames(source, samples)):
@@ -590,15 +571,19 @@ def compute_features(
             result["done"][centre] = True
             if maps is not None:
                 if result["maps"] is None:
-                    result["maps"] = np.zeros((count, *maps.shape), np.float16)
+                    result["maps"] = np.zeros((len(samples), *maps.shape), np.float16)
                 result["maps"][centre] = maps
         window.pop(position - steps["macro"], None)
         if on_frames is not None:
-            done = min(length, index + stride) if position < count - 1 else length
+            done = min(length, index + stride) if position < len(samples) - 1 else length
             if done - reported >= PROGRESS_EVERY or done == length:
                 on_frames(done - reported)
                 reported = done
+    return results
 
+
+def _frame_arrays(results: dict[str, dict], stride: int, length: int) -> dict[str, np.ndarray]:
+    """Rows at every frame: edges filled, samples interpolated; maps as ``maps_<scale>``."""
     arrays = {}
     for scale in SCALES:
         result = results[scale]
@@ -609,12 +594,46 @@ def compute_features(
                 values = _fill_edges(values, result["done"])
             arrays[name + suffix] = _to_frames(values, stride, length)
         if result["maps"] is not None:
-            result["maps"] = _to_frames(
+            arrays[f"maps_{scale}"] = _to_frames(
                 _fill_edges(result["maps"], result["done"]), stride, length, nearest=True
             )
+    return arrays
+
+
+def compute_features(
+    job: FeatureJob,
+    settings: FeatureSettings,
+    detector=None,
+    on_frames: Callable[[int], None] | None = None,
+) -> VideoFeatures:
+    """Features of one video (no cache); ``on_frames(n)`` is told of every ``n`` frames done."""
+    source = job.source
+    length = len(source)
+    fps = _frame_rate(job, settings)
+    k, k_macro, stride = settings.resolve(fps)
+    samples = list(range(0, length, stride))
+    if len(samples) < 2:
+        raise ValueError(
+            f"video {job.name} ({getattr(source, 'path', '?')}) has {length} frame(s) sampled "
+            f"every {stride}; spotting features need at least two samples"
+        )
+    steps = _pair_steps(job, length, len(samples), stride, (k, k_macro))
+    k, k_macro = steps["micro"] * stride, steps["macro"] * stride
+
+    cropper = _Cropper(job.crop, settings.size)
+    from mesynth.faces.align import sample_indices
+
+    landmark_frames = [
+        cropper(source.read_frame(index), index, settings.landmark_size)
+        for index in sample_indices(length, settings.landmark_frames)
+    ]
+    rois = find_rois(landmark_frames, settings.size, settings.roi_margin, detector, job.name)
+    pair = _PairFeatures(settings, rois)
+    results = _pair_results(source, samples, cropper, pair, steps, len(rois.names), on_frames)
+    arrays = _frame_arrays(results, stride, length)
     maps, channels = None, ()
     if settings.maps:
-        maps = np.concatenate([results[scale]["maps"] for scale in SCALES], axis=1)
+        maps = np.concatenate([arrays.pop(f"maps_{scale}") for scale in SCALES], axis=1)
         channels = tuple(f"{stream}@{scale}" for scale in SCALES for stream in MAP_STREAMS)
     return VideoFeatures(
         name=job.name,
@@ -633,32 +652,7 @@ def compute_features(
     )
 
 
-# ----------------------------------------------------------------------------- cache
-
-
-def source_identity(source) -> dict:
-    """What makes a source's frames what they are: path, frames, and the files' sizes and
-    modification times (a changed or replaced frame changes the identity)."""
-    path = Path(getattr(source, "path", "")).resolve()
-    numbers = np.asarray(source.frame_numbers, dtype=np.int64)
-    identity = {
-        "type": type(source).__name__,
-        "path": str(path),
-        "video_id": str(getattr(source, "video_id", "")),
-        "frames": len(source),
-        "numbers": hashlib.sha256(numbers.tobytes()).hexdigest()[:16],
-    }
-    files = getattr(source, "files", None)
-    if files is not None:
-        digest = hashlib.sha256()
-        for file in files:
-            status = os.stat(file)
-            digest.update(f"{Path(file).name}:{status.st_size}:{status.st_mtime_ns};".encode())
-        identity["files"] = digest.hexdigest()
-    elif path.is_file():
-        status = path.stat()
-        identity["size"], identity["mtime_ns"] = status.st_size, status.st_mtime_ns
-    return identity
+# ----------------------------------------------------------------------------- cache and workers
 
 
 def cache_key(job: FeatureJob, settings: FeatureSettings) -> dict:
@@ -675,55 +669,42 @@ def cache_key(job: FeatureJob, settings: FeatureSettings) -> dict:
     }
 
 
-def cache_path(cache_dir: str | Path, job: FeatureJob, key: Mapping) -> Path:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", job.name) or "video"
-    return Path(cache_dir) / f"{safe}-{digest}.npz"
+_detector = None  # one landmark detector per process (loading it takes about a second)
 
 
-def _load_cached(path: Path, key: Mapping, maps: bool) -> VideoFeatures | None:
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            has_maps = "maps" in data.files
-        if json.loads(json.dumps(key)) != meta.get("key") or (maps and not has_maps):
-            return None
+@dataclass(frozen=True)
+class RegionFeatures:
+    """The region features of :func:`compute_features` as a cached per-video computation
+    (:mod:`mesynth.spotting.video_pool`)."""
+
+    settings: FeatureSettings
+
+    def key(self, job: FeatureJob) -> dict:
+        return cache_key(job, self.settings)
+
+    def frames(self, job: FeatureJob) -> int:
+        return len(job.source)
+
+    def compute(self, job: FeatureJob, on_frames: Callable[[int], None]) -> VideoFeatures:
+        global _detector
+        if _detector is None:
+            from mesynth.faces.landmarks import LandmarkDetector
+
+            _detector = LandmarkDetector()
+        return compute_features(job, self.settings, _detector, on_frames)
+
+    def save(self, result: VideoFeatures, path: Path, key: Mapping) -> None:
+        result.save(path, key)
+
+    def load(self, path: Path, key: Mapping | None) -> VideoFeatures | None:
+        maps = self.settings.maps
+        if key is not None:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                has_maps = "maps" in data.files
+            if not same_key(meta.get("key"), key) or (maps and not has_maps):
+                return None
         return VideoFeatures.load(path, maps=maps)
-    except (OSError, ValueError, KeyError) as error:
-        log.warning("feature cache file %s is unreadable (%s); computing it again", path, error)
-        return None
-
-
-# ----------------------------------------------------------------------------- many videos
-
-_progress_queue = None
-_detector = None  # one landmark detector per worker process (loading it takes about a second)
-
-
-def _init_worker(progress_queue) -> None:
-    global _progress_queue
-    _progress_queue = progress_queue
-    cv2.setNumThreads(1)  # one process per core already
-
-
-def _report(frames: int) -> None:
-    if _progress_queue is not None:
-        _progress_queue.put(frames)
-
-
-def _work(job: FeatureJob, settings: FeatureSettings, path: str | None, key: dict | None):
-    global _detector
-    if _detector is None:
-        from mesynth.faces.landmarks import LandmarkDetector
-
-        _detector = LandmarkDetector()
-    features = compute_features(job, settings, _detector, on_frames=_report)
-    if path is not None:
-        features.save(path, key)
-        return None  # the parent reads the file: no large arrays through the pipe
-    return features
 
 
 def compute_many(
@@ -735,88 +716,4 @@ def compute_many(
 ) -> list[VideoFeatures]:
     """Features of every job, in job order: cached ones read, the others computed by
     ``workers`` processes (1: in this process), with a progress bar in frames/s and ETA."""
-    from tqdm.auto import tqdm
-
-    names = [job.name for job in jobs]
-    if len(set(names)) != len(names):
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"feature jobs must have distinct names; repeated: {duplicates}")
-    results: list[VideoFeatures | None] = [None] * len(jobs)
-    keys: list[dict | None] = [None] * len(jobs)
-    paths: list[Path | None] = [None] * len(jobs)
-    todo = []
-    for position, job in enumerate(jobs):
-        if cache_dir is not None:
-            keys[position] = cache_key(job, settings)
-            paths[position] = cache_path(cache_dir, job, keys[position])
-            results[position] = _load_cached(paths[position], keys[position], settings.maps)
-        if results[position] is None:
-            todo.append(position)
-    if len(jobs) - len(todo):
-        log.info(
-            "spotting features: %d of %d video(s) from the cache", len(jobs) - len(todo), len(jobs)
-        )
-    if not todo:
-        return results  # type: ignore[return-value]
-
-    total = sum(len(jobs[p].source) for p in todo)
-    bar = tqdm(
-        total=total,
-        desc="spotting features",
-        unit="frame",
-        disable=not progress,
-        dynamic_ncols=True,
-    )
-    workers = max(1, min(int(workers), len(todo)))
-    try:
-        if workers == 1:
-            from mesynth.faces.landmarks import LandmarkDetector
-
-            detector = LandmarkDetector()
-            for position in todo:
-                features = compute_features(jobs[position], settings, detector, bar.update)
-                if paths[position] is not None:
-                    features.save(paths[position], keys[position])
-                results[position] = features
-        else:
-            _run_pool(jobs, settings, todo, paths, keys, results, workers, bar)
-    finally:
-        bar.close()
-    return results  # type: ignore[return-value]
-
-
-def _run_pool(jobs, settings, todo, paths, keys, results, workers, bar) -> None:
-    context = multiprocessing.get_context("spawn")  # no inherited threads or decoder state
-    messages = context.Queue()
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(messages,)
-    ) as pool:
-        futures = {
-            pool.submit(
-                _work,
-                jobs[p],
-                settings,
-                None if paths[p] is None else str(paths[p]),
-                keys[p],
-            ): p
-            for p in todo
-        }
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            _drain(messages, bar)
-            for future in done:
-                position = futures[future]
-                features = future.result()
-                if features is None:
-                    features = VideoFeatures.load(paths[position], maps=settings.maps)
-                results[position] = features
-        _drain(messages, bar)
-
-
-def _drain(messages, bar) -> None:
-    while True:
-        try:
-            bar.update(messages.get_nowait())
-        except queue.Empty:
-            return
+    return compute_cached(jobs, RegionFeatures(settings), cache_dir, workers, progress)
