@@ -36,7 +36,6 @@ ALLOWED: dict[str, set[str]] = {
 MAX_FUNCTION_LINES = 60
 LONG_ALLOWED: dict[str, str] = {
     "demo:main": "distractors",
-    "spotting:compute_features": "softnet",
     "spotting:_torch_modules": "softnet",
     "faces:_tracked_crop": "scalek",
     "evaluation:read_openface_csv": "layers",
