@@ -3,17 +3,19 @@ settings or process counts, and re-runs without output_dir."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
 import pytest
+import torch
 
 from mesynth.synthesis import pipeline, run
 from mesynth.synthesis.output import SynthesisOutput
 from mesynth.video.writers import read_video
 
 from .conftest import compose_infer, make_samm
-from .test_pipeline import exact_line
+from .test_pipeline import exact_line, folder_state
 
 
 def with_writer(line: list[str], kind: str) -> list[str]:
@@ -88,3 +90,56 @@ def test_segments_of_a_crashed_multi_process_run_go_when_the_video_is_redone(
     summary = run(compose_infer(line, tmp_path / "hydra"))
     assert summary["videos_skipped"] == ["006_1", "007_2"]
     assert not (out / ".segments").exists()
+
+
+def save_wing(path, seed: int):
+    from mesynth.nets import LandmarkNetwork
+
+    torch.manual_seed(seed)
+    torch.save({"state_dict": LandmarkNetwork().state_dict()}, path)
+    return path
+
+
+def test_the_landmark_network_and_the_seed_are_part_of_the_folder(
+    reference_image, tmp_path
+) -> None:
+    source = make_samm(tmp_path / "samm", {"006_1": 2})
+    wing_a, wing_b = save_wing(tmp_path / "a.ckpt", 0), save_wing(tmp_path / "b.ckpt", 1)
+    out = tmp_path / "out"
+    line = [
+        f"source={source}",
+        f"reference.path={reference_image}",
+        "crop=none",
+        f"output_dir={out}",
+        "img_size=64",
+        "net.max_conv_dim=64",
+        "num_workers=0",
+        "seed=3",
+    ]
+    run(compose_infer([*line, f"wing={wing_a}"], tmp_path / "hydra"))
+    record = SynthesisOutput(out).read_manifest().videos["006_1"]
+    assert (record.status, record.seed) == ("done", 3)
+    assert record.wing_sha256 == hashlib.sha256(wing_a.read_bytes()).hexdigest()
+    before = folder_state(out)
+
+    refused = [
+        ([f"wing={wing_b}"], "landmark network .*b.ckpt"),
+        ([f"wing={wing_a}", "seed=4"], "untrained networks of seed 3 .* seed 4"),
+    ]
+    for changes, message in refused:
+        with pytest.raises(ValueError, match=message):
+            run(compose_infer(line + changes, tmp_path / "hydra"))
+        assert folder_state(out) == before, changes
+    summary = run(compose_infer([*line, f"wing={wing_a}"], tmp_path / "hydra"))
+    assert summary["videos_skipped"] == ["006_1"]
+
+
+def test_the_seed_of_a_trained_run_changes_nothing(tiny_ckpt, reference_image, tmp_path):
+    source = make_samm(tmp_path / "samm", {"006_1": 2})
+    out = tmp_path / "out"
+    line = exact_line(tiny_ckpt, source, reference_image, out) + ["num_workers=0"]
+    run(compose_infer(line, tmp_path / "hydra"))
+    record = SynthesisOutput(out).read_manifest().videos["006_1"]
+    assert (record.seed, record.wing_sha256) == (None, None)
+    summary = run(compose_infer([*line, "seed=9"], tmp_path / "hydra"))
+    assert summary["videos_skipped"] == ["006_1"]

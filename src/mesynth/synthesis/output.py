@@ -82,6 +82,10 @@ class VideoRecord:
     crop: str = ""
     crop_mode: str = ""
     untrained: bool = False
+    # The landmark network when it is not the checkpoint's (wing=), and the seed of untrained
+    # networks: with the checkpoint's sha256 they say which networks made the frames.
+    wing_sha256: str | None = None
+    seed: int | None = None
     status: str = "partial"
     frames_written: int = 0
     output: str | None = None

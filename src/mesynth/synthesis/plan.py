@@ -84,7 +84,8 @@ def open_videos(cfg: DictConfig) -> list[VideoSource]:
 def checkpoint_identity(cfg: DictConfig) -> dict:
     """Which networks the run uses, without loading them: paths and sha256 of the files."""
     if cfg.ckpt is None:
-        record = {"path": None, "sha256": None, "format": "untrained"}
+        # The seed makes the random networks: it is part of their identity.
+        record = {"path": None, "sha256": None, "format": "untrained", "seed": int(cfg.seed)}
     else:
         path = Path(str(cfg.ckpt))
         if not path.is_file():
@@ -294,17 +295,33 @@ def output_name(template: str, source: VideoSource, assignment: Assignment) -> s
     return name
 
 
+# What makes two runs' networks the same: the checkpoint, the landmark network, and for random
+# networks the seed they are made from.
+IDENTITY_KEYS = ("sha256", "wing_sha256", "seed")
+
+
+def _describe_networks(checkpoint: dict, untrained: bool) -> str:
+    if untrained:
+        text = f"untrained networks of seed {checkpoint.get('seed')}"
+    else:
+        text = f"checkpoint {checkpoint.get('path')} (sha256 {checkpoint.get('sha256')})"
+    if checkpoint.get("wing_sha256"):
+        text += f" and landmark network {checkpoint['wing']} (sha256 {checkpoint['wing_sha256']})"
+    return text
+
+
 def _check_checkpoint(previous: Manifest | None, checkpoint: dict, untrained: bool, where: Path):
-    """Refuse to mix outputs of different networks in one folder."""
+    """Refuse to mix outputs of different networks (or landmark networks, or seeds of random
+    networks) in one folder."""
     if previous is None or not previous.done():
         return
-    same = previous.checkpoint.get("sha256") == checkpoint.get("sha256")
+    same = all(previous.checkpoint.get(key) == checkpoint.get(key) for key in IDENTITY_KEYS)
     if not same or previous.untrained != untrained:
         raise ValueError(
-            f"{where} records {len(previous.done())} video(s) made with checkpoint "
-            f"{previous.checkpoint.get('path')} (sha256 {previous.checkpoint.get('sha256')}), but "
-            f"this run uses {checkpoint.get('path')} (sha256 {checkpoint.get('sha256')}); use a "
-            "new output_dir, or delete the old outputs first"
+            f"{where} records {len(previous.done())} video(s) made with "
+            f"{_describe_networks(previous.checkpoint, previous.untrained)}, but this run uses "
+            f"{_describe_networks(checkpoint, untrained)}; use a new output_dir, or delete the "
+            "old outputs first"
         )
 
 
@@ -404,6 +421,8 @@ def plan_videos(
         earlier = previous.videos.get(name) if previous is not None else None
         video = _plan_video(cfg, source, assignment, name, limit, earlier, kinds, output)
         if not video.done:
+            video.record.wing_sha256 = checkpoint.get("wing_sha256")
+            video.record.seed = checkpoint.get("seed")
             key = (str(assignment.reference), int(assignment.domain))
             if key not in index_of:
                 index_of[key] = len(codes)
