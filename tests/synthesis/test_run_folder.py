@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from mesynth.synthesis.output import SynthesisOutput
 from mesynth.video.writers import read_video
 
 from .conftest import compose_infer, make_samm
-from .test_pipeline import exact_line, folder_state
+from .test_pipeline import REPO, exact_line, folder_state
 
 
 def with_writer(line: list[str], kind: str) -> list[str]:
@@ -143,3 +145,32 @@ def test_the_seed_of_a_trained_run_changes_nothing(tiny_ckpt, reference_image, t
     assert (record.seed, record.wing_sha256) == (None, None)
     summary = run(compose_infer([*line, "seed=9"], tmp_path / "hydra"))
     assert summary["videos_skipped"] == ["006_1"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("SAMM_LongVideos_V3.xlsx", b"Subject,Filename\n006,006_1\n", "is not a readable xlsx"),
+        (
+            "events.csv",
+            b"video,subject,onset,apex,type,action_units\n006_1,006,1,2,micro,12\n",
+            "no 'offset' column",
+        ),
+    ],
+)
+def test_bad_annotations_stop_the_run_before_any_frame(
+    name, content, message, tiny_ckpt, reference_image, tmp_path
+) -> None:
+    source = make_samm(tmp_path / "samm", {"006_1": 2})
+    annotations = tmp_path / name
+    annotations.write_bytes(content)
+    out = tmp_path / "out"
+    command = [sys.executable, str(REPO / "infer.py")]
+    command += exact_line(tiny_ckpt, source, reference_image, out)
+    command += [f"annotations={annotations}", "progress=false", f"hydra.run.dir={tmp_path / 'h'}"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert f"mesynth: error: {annotations}" in result.stderr
+    assert message in result.stderr
+    assert not out.exists()  # refused in the plan: no frame, no manifest

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -161,6 +160,7 @@ def run(cfg: DictConfig) -> dict | None:
     detector = LazyDetector(**to_plain(cfg.faces))
     reference_detector = detector if str(cfg.reference_crop) != "none" else None
     plan = plan_videos(cfg, sources, networks, previous, output, list(writers), reference_detector)
+    annotations = carry_annotations(cfg, plan)
     if plan.skipped:
         names = [video.name for video in plan.skipped]
         log.info("%d video(s) already done, skipped: %s", len(names), ", ".join(names[:10]))
@@ -168,7 +168,7 @@ def run(cfg: DictConfig) -> dict | None:
         if launch_rank() != 0:
             return None
         record_finished_folder(plan, output, recorded)
-        return finish(cfg, plan, output, started)
+        return finish(cfg, plan, output, started, annotations)
 
     from mesynth.synthesis.predict import SynthesisWriter
 
@@ -195,7 +195,7 @@ def run(cfg: DictConfig) -> dict | None:
     if not zero:
         return None
     record_outcomes(plan, output, writers, world_size=trainer.world_size, num_threads=num_threads)
-    return finish(cfg, plan, output, started)
+    return finish(cfg, plan, output, started, annotations)
 
 
 def execute(
@@ -307,14 +307,12 @@ def record_finished_folder(plan: RunPlan, output: SynthesisOutput, recorded: dic
 # After the frames
 
 
-def carry_annotations(cfg: DictConfig, plan: RunPlan, output: SynthesisOutput) -> Path:
-    """The source annotations for the videos of this run, keyed by the synthetic video ids."""
-    from mesynth.video.annotations import (
-        check_against_sources,
-        read_annotations,
-        rekey_annotations,
-        write_annotations,
-    )
+def carry_annotations(cfg: DictConfig, plan: RunPlan):
+    """The source annotations for the videos of this run, keyed by the synthetic video ids (a
+    DataFrame, None without ``annotations=``); read and checked before any frame is made."""
+    if cfg.annotations is None:
+        return None
+    from mesynth.video.annotations import check_against_sources, read_annotations, rekey_annotations
 
     table = read_annotations(cfg.annotations, fmt=cfg.annotations_format)
     # Frames outside their video (an offset past the last frame...) are tagged in `quirks`.
@@ -337,15 +335,19 @@ def carry_annotations(cfg: DictConfig, plan: RunPlan, output: SynthesisOutput) -
             f"annotations {cfg.annotations} name the videos {annotated[:5]} but this run made "
             f"{[v['source_video'] for v in videos][:5]}; none match - check annotations= and source="
         )
-    final = write_annotations(carried, output.annotations_path)
-    log.info("wrote %s (%d events of %d videos)", final, len(carried), carried["video"].nunique())
-    return final
+    return carried
 
 
-def finish(cfg: DictConfig, plan: RunPlan, output: SynthesisOutput, started: float) -> dict:
+def finish(
+    cfg: DictConfig, plan: RunPlan, output: SynthesisOutput, started: float, annotations=None
+) -> dict:
     """Annotations, the summary, the log line and the logger (rank zero, after the frames)."""
-    if cfg.annotations is not None:
-        carry_annotations(cfg, plan, output)
+    if annotations is not None:
+        from mesynth.video.annotations import write_annotations
+
+        final = write_annotations(annotations, output.annotations_path)
+        events, videos = len(annotations), annotations["video"].nunique()
+        log.info("wrote %s (%d events of %d videos)", final, events, videos)
     frames = sum(video.num_frames for video in plan.todo)
     seconds = time.perf_counter() - started
     summary = {

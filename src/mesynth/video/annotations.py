@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import zipfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -485,6 +486,20 @@ def read_annotations(path: str | Path, fmt: str = "auto") -> pd.DataFrame:
         raise ValueError(f"annotation format {fmt!r} is not one of {FORMATS}")
     if not path.is_file():
         raise FileNotFoundError(f"annotation file {path} not found")
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        return _read_annotations(path, fmt)
+    except (zipfile.BadZipFile, InvalidFileException) as error:
+        # An xlsx is a zip of XML parts; anything else under that name cannot be an xlsx.
+        raise AnnotationError(
+            f"{path} is not a readable xlsx workbook ({type(error).__name__}: {error}); pass "
+            "the dataset's spreadsheet as it was downloaded, or a CSV with the columns "
+            f"{list(_CSV_ALIASES)} (annotations_format=csv)"
+        ) from error
+
+
+def _read_annotations(path: Path, fmt: str) -> pd.DataFrame:
     if fmt == "auto":
         if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
             fmt = _xlsx_kind(path)
