@@ -1,7 +1,7 @@
 """``mesynth COMMAND``: the command-line front door (``python -m mesynth`` does the same).
 
 Commands:
-  download         fetch pretrained StarGAN v2 files and datasets (see ``conf/download.yaml``)
+  download         fetch pretrained weights (StarGAN v2, SOFTNet) and datasets (``conf/download.yaml``)
   prepare-data     turn raw face photos into an aligned, split, checked training set
   score-spotting   score MEGC spotting predictions against ground-truth annotations
 """
@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     fetch = commands.add_parser(
         "download",
-        help="fetch pretrained StarGAN v2 files and datasets",
-        description="Fetch pretrained StarGAN v2 files and datasets (see conf/download.yaml).",
+        help="fetch pretrained weights (StarGAN v2, SOFTNet) and datasets",
+        description="Fetch pretrained weights and datasets (see conf/download.yaml).",
     )
     download.add_arguments(fetch)
     fetch.set_defaults(handler=download.run_cli)

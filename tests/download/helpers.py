@@ -85,3 +85,59 @@ def listing(config_path: Path, capsys) -> dict[str, str]:
             path, _, rest = line.strip().partition("  [")
             rows[path] = rest.split("]  <- ")[0]
     return rows
+
+
+# SOFTNet's layers as a Keras weights file holds them: kernel and bias shapes.
+SOFTNET_SHAPES = {
+    "conv2d": ((5, 5, 1, 3), (3,)),
+    "conv2d_1": ((5, 5, 1, 5), (5,)),
+    "conv2d_2": ((5, 5, 1, 8), (8,)),
+    "dense": ((784, 400), (400,)),
+    "dense_1": ((400, 1), (1,)),
+}
+
+
+def write_keras_weights(
+    path: Path, seed: int, shapes: dict[str, tuple[tuple[int, ...], ...]] = SOFTNET_SHAPES
+) -> Path:
+    """A weights-only Keras HDF5 file laid out as SOFTNet's released ones, random weights."""
+    import h5py
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    layers = ["input_1", "input_2", "input_3", *shapes, "flatten"]
+    with h5py.File(path, "w") as weights:
+        weights.attrs["backend"] = b"tensorflow"
+        weights.attrs["keras_version"] = b"2.2.4-tf"
+        weights.attrs["layer_names"] = np.array([name.encode() for name in layers])
+        for name in layers:
+            group = weights.create_group(name)
+            names = [f"{name}/{kind}:0".encode() for kind in ("kernel", "bias")]
+            group.attrs["weight_names"] = np.array(names if name in shapes else [], dtype="S")
+            for kind, shape in zip(("kernel", "bias"), shapes.get(name, ()), strict=False):
+                data = rng.normal(0, 0.1, shape).astype(np.float32)
+                group.create_dataset(f"{name}/{kind}:0", data=data)
+    return path
+
+
+def softnet_entry(base_url: str, files: dict[str, Path]) -> dict:
+    """A ``softnet`` entry shaped like the shipped one, for ``files`` (path below the base ->
+    a file whose size and digest it records)."""
+    import hashlib
+
+    return {
+        "description": "SOFTNet released models (test copies)",
+        "dir": "checkpoints",
+        "folder": "softnet",
+        "base_url": base_url,
+        "defaults": {"check": "softnet"},
+        "files": [
+            {
+                "path": path,
+                "size": source.stat().st_size,
+                "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+            }
+            for path, source in files.items()
+        ],
+    }

@@ -8,7 +8,14 @@ import pytest
 
 from mesynth import download as dl
 from mesynth.__main__ import main as mesynth_main
-from tests.download.helpers import serve, write_config
+from tests.download.helpers import (
+    add_entry,
+    listing,
+    serve,
+    softnet_entry,
+    write_config,
+    write_keras_weights,
+)
 
 
 def test_full_download_then_no_refetch_unless_forced(server, payloads, tmp_path: Path) -> None:
@@ -119,3 +126,33 @@ def test_url_override_and_local_mirror(server, payloads, tmp_path: Path) -> None
     assert (other_dir / "afhq" / "100000_nets_ema.ckpt").read_bytes() == payloads["afhq.ckpt"]
     assert len(server.state.requests) == 1
     assert target.is_file()
+
+
+def test_softnet_comes_from_a_copy_of_its_folder_into_checkpoints_softnet(tmp_path, capsys):
+    mirror = tmp_path / "SOFTNet_Weights"
+    relative = [
+        "SAMMLV/micro-expression/s1.hdf5",
+        "SAMMLV/micro-expression/s2.hdf5",
+        "CASME_sq/macro-expression/s1.hdf5",
+    ]
+    files = {path: write_keras_weights(mirror / path, seed) for seed, path in enumerate(relative)}
+    config_path = write_config(tmp_path, "http://127.0.0.1:9")
+    add_entry(config_path, "softnet", softnet_entry("http://127.0.0.1:9/none", files))
+    checkpoints = tmp_path / "checkpoints"
+
+    # One --url replaces the entry's base: every file comes from its path below the folder,
+    # offline too (a local copy needs no network).
+    args = ["download", "softnet", "--config", str(config_path), "--no-progress"]
+    assert mesynth_main([*args, "--url", str(mirror), "--offline"]) == 0
+    out = capsys.readouterr().out.split()
+    assert out == [str(checkpoints / "softnet" / path) for path in relative]
+    for path, source in files.items():
+        assert (checkpoints / "softnet" / path).read_bytes() == source.read_bytes()
+
+    size = f"{files[relative[0]].stat().st_size / 1e6:.1f} MB"
+    rows = listing(config_path, capsys)
+    assert [rows[str(checkpoints / "softnet" / path)] for path in relative] == [
+        f"present, {size}"
+    ] * 3
+    # Present and valid: the base URL (unreachable here) is not asked again.
+    assert mesynth_main(args) == 0

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from mesynth import download as dl
 from mesynth.config import CONF_ENV
-from tests.download.helpers import REPO
+from tests.download.helpers import REPO, add_entry, shipped_entry, write_config
 
-NAMES = {"celeba-hq", "afhq", "wing", "celeba-hq-dataset", "afhq-dataset", "afhq-v2-dataset"}
+STARGAN = {"celeba-hq", "afhq", "wing", "celeba-hq-dataset", "afhq-dataset", "afhq-v2-dataset"}
 
 
 def test_shipped_config_names_the_official_release() -> None:
     config = dl.load_config()
-    assert set(config.entries) == NAMES
+    assert set(config.entries) == STARGAN | {"softnet"}
     assert config.default == ("celeba-hq", "wing")
     assert config.entries["celeba-hq"].requires == ("wing",)
-    for entry in config.entries.values():
+    for entry in (config.entries[name] for name in STARGAN):
         for spec in entry.files:
             assert spec.url.startswith("https://www.dropbox.com/s/"), spec.url
     wing_files = {spec.path: spec.check for spec in config.entries["wing"].files}
@@ -46,3 +47,37 @@ def test_config_is_found_through_the_shared_conf_dir(tmp_path, monkeypatch, caps
     assert dl.main(["--list"]) == 2
     err = capsys.readouterr().err
     assert "elsewhere" in err and CONF_ENV in err and "Traceback" not in err
+
+
+RAW = "https://raw.githubusercontent.com/genbing99/SoftNet-SpotME/main/SOFTNet_Weights/"
+
+
+def test_shipped_softnet_entry_lists_every_released_fold_with_its_digest() -> None:
+    entry = dl.load_config().entries["softnet"]
+    assert entry.dir == "checkpoints" and entry.requires == ()
+    folds: dict[str, list[int]] = {}
+    for spec in entry.files:
+        folder, _, name = spec.path.rpartition("/")
+        folds.setdefault(folder, []).append(int(name.removeprefix("s").removesuffix(".hdf5")))
+        assert spec.url == RAW + spec.path.removeprefix("softnet/"), spec.url
+        assert spec.size == 1_288_792 and spec.check == "softnet", spec
+        assert len(spec.sha256) == 64 and set(spec.sha256) <= set("0123456789abcdef"), spec
+    assert {folder: sorted(numbers) for folder, numbers in folds.items()} == {
+        "softnet/SAMMLV/micro-expression": list(range(1, 30)),
+        "softnet/SAMMLV/macro-expression": list(range(1, 30)),
+        "softnet/CASME_sq/micro-expression": list(range(1, 15)),
+        "softnet/CASME_sq/macro-expression": list(range(1, 21)),
+    }
+    assert len({spec.sha256 for spec in entry.files}) == 92  # each file its own digest
+
+
+def test_a_malformed_digest_is_a_config_error(tmp_path: Path, capsys) -> None:
+    config_path = write_config(tmp_path, "http://127.0.0.1:9")
+    body = shipped_entry("afhq")
+    body["files"][0]["sha256"] = "abc123"
+    add_entry(config_path, "afhq", body)
+
+    with pytest.raises(dl.ConfigError, match=r"files\[0\]\.sha256 is 'abc123'; expected 64 hex"):
+        dl.load_config(config_path)
+    assert dl.main(["--list", "--config", str(config_path)]) == 2
+    assert "entries.afhq.files[0].sha256" in capsys.readouterr().err

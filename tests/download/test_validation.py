@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mesynth import download as dl
-from tests.download.helpers import serve, write_config
+from tests.download.helpers import (
+    SOFTNET_SHAPES,
+    add_entry,
+    serve,
+    softnet_entry,
+    write_config,
+    write_keras_weights,
+)
 
 
 @pytest.mark.parametrize(
@@ -49,3 +57,61 @@ def test_landmark_mean_with_wrong_shape_rejected(server, payloads, tmp_path: Pat
 
     assert (tmp_path / "checkpoints" / "wing.ckpt").is_file()  # the valid half is kept
     assert not list((tmp_path / "checkpoints").glob("celeba_lm_mean.npz*"))
+
+
+def test_a_download_with_another_sha256_is_refused_and_not_kept(server, tmp_path) -> None:
+    expected = write_keras_weights(tmp_path / "released" / "s1.hdf5", seed=0)
+    other = write_keras_weights(tmp_path / "other" / "s1.hdf5", seed=1)  # loads just as well
+    assert other.stat().st_size == expected.stat().st_size
+    server.state.files["/weights/SAMMLV/micro-expression/s1.hdf5"] = other.read_bytes()
+    entry = softnet_entry(
+        f"{server.base_url}/weights", {"SAMMLV/micro-expression/s1.hdf5": expected}
+    )
+    config_path = add_entry(write_config(tmp_path, server.base_url), "softnet", entry)
+    target = tmp_path / "checkpoints" / "softnet" / "SAMMLV" / "micro-expression" / "s1.hdf5"
+    want = hashlib.sha256(expected.read_bytes()).hexdigest()
+    found = hashlib.sha256(other.read_bytes()).hexdigest()
+
+    with pytest.raises(dl.InvalidFileError) as failure:
+        dl.download("softnet", config=dl.load_config(config_path), progress=False)
+    message = str(failure.value)
+    assert f"has sha256 {found}, expected {want}" in message
+    assert "s1.hdf5" in message and "was removed" in message
+    assert not target.exists() and not dl.part_path(target).exists()
+
+    # A present file with another digest is reported with both digests and never deleted.
+    target.write_bytes(other.read_bytes())  # the folder is there from the first attempt
+    with pytest.raises(dl.InvalidFileError, match=f"already there is not valid.*{found}.*{want}"):
+        dl.download("softnet", config=dl.load_config(config_path), progress=False)
+    assert target.read_bytes() == other.read_bytes()
+    assert len(server.state.requests) == 1
+
+    # The right bytes pass.
+    server.state.files["/weights/SAMMLV/micro-expression/s1.hdf5"] = expected.read_bytes()
+    dl.download("softnet", config=dl.load_config(config_path), force=True, progress=False)
+    assert target.read_bytes() == expected.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("no dense_1", "no layer 'dense_1'"),
+        ("wide conv2d", "layer 'conv2d' holds {'kernel': (5, 5, 1, 4), 'bias': (4,)}"),
+        ("not hdf5", "not a readable HDF5 file"),
+    ],
+)
+def test_softnet_weights_must_hold_its_five_layers(tmp_path: Path, change, reason) -> None:
+    path = tmp_path / "s1.hdf5"
+    shapes = dict(SOFTNET_SHAPES)
+    if change == "no dense_1":
+        del shapes["dense_1"]
+    if change == "wide conv2d":
+        shapes["conv2d"] = ((5, 5, 1, 4), (4,))
+    write_keras_weights(path, seed=0, shapes=shapes)
+    if change == "not hdf5":
+        path.write_bytes(path.read_bytes()[:1000])
+    dl.validate(write_keras_weights(tmp_path / "good.hdf5", seed=0), "softnet")
+
+    with pytest.raises(dl.InvalidFileError, match="s1.hdf5") as failure:
+        dl.validate(path, "softnet")
+    assert reason in str(failure.value)

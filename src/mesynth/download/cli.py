@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="*",
         metavar="NAME",
         help="what to fetch: celeba-hq, afhq, wing, celeba-hq-dataset, afhq-dataset, "
-        "afhq-v2-dataset (default: the config's `default`, i.e. what the demo needs)",
+        "afhq-v2-dataset, softnet (default: the config's `default`, i.e. what the demo needs)",
     )
     parser.add_argument(
         "--dir", help="checkpoint folder (default: dirs.checkpoints, ./checkpoints)"
@@ -56,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="[FILE=]URL",
         help="fetch from this mirror, local path or file:// URL instead; FILE=URL picks one file "
-        "of a multi-file entry (repeatable)",
+        "of a multi-file entry (repeatable); for an entry with a base_url (softnet) it is the "
+        "folder its files are below",
     )
     parser.add_argument(
         "--force", action="store_true", help="fetch again even if a valid copy is present"
@@ -189,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m mesynth.download``: same options as ``mesynth download``."""
     parser = argparse.ArgumentParser(
         prog="python -m mesynth.download",
-        description="Fetch pretrained StarGAN v2 files and datasets (see conf/download.yaml).",
+        description="Fetch pretrained weights and datasets (see conf/download.yaml).",
     )
     add_arguments(parser)
     return run_cli(parser.parse_args(argv))

@@ -272,7 +272,7 @@ def _install(job: _Job, part: Path, confirmed: bool, progress: bool) -> Path:
     """Validate the finished ``.part``, then rename it into place (or extract the archive)."""
     spec, label, url = job.spec, job.label, job.url
     try:
-        validate(part, spec.check, spec.size, job.wing)
+        validate(part, spec.check, spec.size, job.wing, spec.sha256)
     except InvalidFileError as err:
         part.unlink()
         maybe_cut = (

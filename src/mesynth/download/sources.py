@@ -17,7 +17,8 @@ from mesynth.download.errors import ConfigError
 
 CONFIG_ENV = "MESYNTH_DOWNLOAD_CONFIG"
 OFFLINE_ENV = "MESYNTH_OFFLINE"
-CHECKS = ("official", "wing", "lm_mean", "zip")
+CHECKS = ("official", "wing", "lm_mean", "zip", "softnet")
+_HEX = set("0123456789abcdef")
 # The two `dirs` of the config that the command line can move: --dir and --data-dir.
 CHECKPOINTS = "checkpoints"
 DATA = "data"
@@ -32,13 +33,17 @@ class FileSpec:
 
     An archive (``check: zip``) is extracted into ``extracts_to``: the archive's folder
     ``archive_root`` (default: ``extracts_to``; ``.`` for an archive with no top folder) becomes
-    that folder, which must then hold the sub-folders ``contains``.
+    that folder, which must then hold the sub-folders ``contains``. ``sha256`` is the file's
+    digest when it is known (None: not checked). ``source`` is the file's path below its entry's
+    ``base_url`` when its URL was made from that base (so another base can replace it).
     """
 
     path: str
     url: str
     check: str
     size: int | None = None
+    sha256: str | None = None
+    source: str | None = None
     extracts_to: str | None = None
     archive_root: str | None = None
     contains: tuple[str, ...] = ()
@@ -55,6 +60,7 @@ class Entry:
     dir: str
     files: tuple[FileSpec, ...]
     requires: tuple[str, ...] = ()
+    base_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,8 +190,9 @@ def _parse_entry(name: str, body: object, dirs: Mapping[str, Path], reader: _Rea
         raise ConfigError(
             f"{reader.source}: {where}dir is {dir_key!r}; expected one of {sorted(dirs)}"
         )
+    layout = _Layout.of(body, where, reader)
     files = [
-        _parse_file(item, f"{where}files[{index}].", reader)
+        _parse_file(layout.fill(item), f"{where}files[{index}].", reader, layout)
         for index, item in enumerate(reader.need(body, "files", where) or [])
     ]
     if not files:
@@ -196,7 +203,39 @@ def _parse_entry(name: str, body: object, dirs: Mapping[str, Path], reader: _Rea
         dir=dir_key,
         files=tuple(files),
         requires=tuple(str(n) for n in (body.get("requires") or [])),
+        base_url=layout.base_url,
     )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """An entry's shared file settings: ``defaults`` for every file, the ``folder`` their paths
+    are in, and the ``base_url`` a file without its own ``url`` comes from (plus its path)."""
+
+    defaults: Mapping[str, object]
+    folder: str | None
+    base_url: str | None
+
+    @classmethod
+    def of(cls, body: object, where: str, reader: _Reader) -> _Layout:
+        defaults = body.get("defaults") or {}
+        if not isinstance(defaults, Mapping):
+            raise ConfigError(
+                f"{reader.source}: {where}defaults is {defaults!r}; expected a mapping of file "
+                "settings (e.g. {size: 1288792, check: softnet})"
+            )
+        folder, base_url = body.get("folder"), body.get("base_url")
+        return cls(
+            defaults,
+            None if folder is None else str(folder).strip("/"),
+            None if base_url is None else str(base_url),
+        )
+
+    def fill(self, item: object) -> object:
+        return {**self.defaults, **item} if isinstance(item, Mapping) else item
+
+    def place(self, path: str) -> str:
+        return path if self.folder is None else f"{self.folder}/{path}"
 
 
 def _check_requirements(entries: Mapping[str, Entry], source: str) -> None:
@@ -214,7 +253,7 @@ def _check_requirements(entries: Mapping[str, Entry], source: str) -> None:
                 pending.extend(entries[required].requires)
 
 
-def _parse_file(item: object, where: str, reader: _Reader) -> FileSpec:
+def _parse_file(item: object, where: str, reader: _Reader, layout: _Layout) -> FileSpec:
     source = reader.source
     check = str(reader.need(item, "check", where))
     if check not in CHECKS:
@@ -229,15 +268,34 @@ def _parse_file(item: object, where: str, reader: _Reader) -> FileSpec:
         size = None if size is None else int(size)
     except (TypeError, ValueError):
         raise ConfigError(f"{source}: {where}size is {size!r}; expected bytes or null") from None
+    path = str(reader.need(item, "path", where))
+    relative = None
+    if item.get("url") is None and layout.base_url is not None:
+        relative, url = path, join_url(layout.base_url, path)
+    else:
+        url = str(reader.need(item, "url", where))
     return FileSpec(
-        path=str(reader.need(item, "path", where)),
-        url=str(reader.need(item, "url", where)),
+        path=layout.place(path),
+        url=url,
         check=check,
         size=size,
+        sha256=_parse_sha256(item.get("sha256"), where, source),
+        source=relative,
         extracts_to=None if extracts_to is None else str(extracts_to),
         archive_root=None if archive_root is None else str(archive_root),
         contains=tuple(str(c) for c in contains),
     )
+
+
+def _parse_sha256(value: object, where: str, source: str) -> str | None:
+    if value is None:
+        return None
+    digest = str(value).strip().lower()
+    if len(digest) != 64 or not set(digest) <= _HEX:
+        raise ConfigError(
+            f"{source}: {where}sha256 is {value!r}; expected 64 hexadecimal digits or null"
+        )
+    return digest
 
 
 def _check_archive_keys(extracts_to: object, contains: object, where: str, source: str) -> None:
@@ -322,11 +380,21 @@ def plan(names: Sequence[str], config: DownloadConfig) -> list[str]:
 
 
 def resolve_urls(entry: Entry, url: str | Mapping[str, str] | None) -> dict[str, str]:
-    """URL per file path: config values, replaced by ``url`` (one URL, or file name -> URL)."""
+    """URL per file path: config values, replaced by ``url`` (one URL, or file name -> URL).
+
+    For an entry of several files with a ``base_url``, one ``url`` replaces that base: each file
+    then comes from its path below it (a mirror or a local copy of the whole folder).
+    """
     urls = {spec.path: spec.url for spec in entry.files}
     if url is None:
         return urls
     if isinstance(url, str):
+        if len(entry.files) != 1 and entry.base_url is not None:
+            # a mirror of the whole folder: each file at its own path below it
+            for spec in entry.files:
+                if spec.source is not None:
+                    urls[spec.path] = join_url(url, spec.source)
+            return urls
         if len(entry.files) != 1:
             names = ", ".join(spec.basename for spec in entry.files)
             raise ConfigError(
@@ -342,6 +410,11 @@ def resolve_urls(entry: Entry, url: str | Mapping[str, str] | None) -> dict[str,
             raise ConfigError(f"--url names {key!r}, which is not a file of {entry.name} ({names})")
         urls[matches[0].path] = value
     return urls
+
+
+def join_url(base: str, path: str) -> str:
+    """``path`` below ``base`` (a URL or a local folder)."""
+    return f"{base.rstrip('/')}/{path.lstrip('/')}"
 
 
 def normalise_url(value: str) -> str:

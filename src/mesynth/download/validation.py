@@ -1,7 +1,9 @@
-"""Is a file what it claims to be: one check per kind, and a cache of the checks that passed."""
+"""Is a file what it claims to be: its size and sha256 digest where known, one load check per
+kind, and a cache of the checks that passed."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import zipfile
@@ -18,18 +20,42 @@ CACHE_NAME = ".mesynth-validated.json"
 CACHE_VERSION = 1
 # celeba_lm_mean.npz holds the mean of the landmark network's 98 points (x, y).
 LM_MEAN_SHAPE = (98, 2)
+_HASH_CHUNK = 1 << 20
+# The weights of a released SOFTNet model (Keras HDF5, weights only), layer by layer in file
+# order: kernel shape (HWIO for the convolutions) and bias shape.
+SOFTNET_LAYERS = {
+    "conv2d": ((5, 5, 1, 3), (3,)),
+    "conv2d_1": ((5, 5, 1, 5), (5,)),
+    "conv2d_2": ((5, 5, 1, 8), (8,)),
+    "dense": ((784, 400), (400,)),
+    "dense_1": ((400, 1), (1,)),
+}
 
 
-def validate(path: Path, check: str, size: int | None = None, wing: Path | None = None) -> None:
+def validate(
+    path: Path,
+    check: str,
+    size: int | None = None,
+    wing: Path | None = None,
+    sha256: str | None = None,
+) -> None:
     """Raise :class:`InvalidFileError` unless ``path`` is a usable file of kind ``check``.
 
-    ``wing`` is the landmark network an official checkpoint with the high-pass path needs to load.
+    ``size`` and ``sha256`` are checked when given. ``wing`` is the landmark network an official
+    checkpoint with the high-pass path needs to load.
     """
     if not path.is_file():
         raise InvalidFileError(f"{path} does not exist")
     found = path.stat().st_size
     if size is not None and found != size:
         raise InvalidFileError(f"{path} is {found} bytes, expected {size}")
+    if sha256 is not None:
+        digest = file_sha256(path)
+        if digest != sha256:
+            raise InvalidFileError(
+                f"{path} has sha256 {digest}, expected {sha256} (the digest in the download "
+                "config): it is a damaged or different file"
+            )
     if check == "official":
         _check_official(path, wing)
     elif check == "wing":
@@ -38,6 +64,8 @@ def validate(path: Path, check: str, size: int | None = None, wing: Path | None 
         _check_lm_mean(path)
     elif check == "zip":
         _check_zip(path)
+    elif check == "softnet":
+        _check_softnet(path)
     else:
         raise ConfigError(f"unknown check {check!r} for {path}; expected one of {CHECKS}")
 
@@ -84,6 +112,47 @@ def _check_lm_mean(path: Path) -> None:
             f"{path}: 'mean' is {mean.dtype} of shape {mean.shape}, expected numbers of shape "
             f"{LM_MEAN_SHAPE}"
         )
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 digest of ``path``, in hexadecimal."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while chunk := source.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_softnet(path: Path) -> None:
+    """The file opens with h5py and holds SOFTNet's five layers with their kernels and biases."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as weights:
+            problems = [_softnet_layer_problem(weights, name) for name in SOFTNET_LAYERS]
+    except OSError as err:
+        raise InvalidFileError(f"{path} is not a readable HDF5 file ({err})") from err
+    problems = [problem for problem in problems if problem is not None]
+    if problems:
+        raise InvalidFileError(
+            f"{path} is not a released SOFTNet model (Keras HDF5 weights): {'; '.join(problems)}"
+        )
+
+
+def _softnet_layer_problem(weights, name: str) -> str | None:
+    """What is wrong with layer ``name`` of a Keras weights file (None when it is right)."""
+    if name not in weights:
+        return f"no layer {name!r} (found {sorted(weights)})"
+    expected = dict(zip(("kernel", "bias"), SOFTNET_LAYERS[name], strict=True))
+    found: dict[str, tuple[int, ...]] = {}
+    for weight_name in weights[name].attrs.get("weight_names", []):
+        text = weight_name.decode() if isinstance(weight_name, bytes) else str(weight_name)
+        kind = text.rsplit("/", 1)[-1].split(":")[0]  # "conv2d/kernel:0" -> "kernel"
+        if kind in expected and text in weights[name]:
+            found[kind] = tuple(weights[name][text].shape)
+    if found != expected:
+        return f"layer {name!r} holds {found or 'no weights'}, expected {expected}"
+    return None
 
 
 def _check_zip(path: Path) -> None:
@@ -168,6 +237,7 @@ def record(path: Path, spec: FileSpec, wing: Path | None) -> dict:
     return {
         "check": spec.check,
         "expected_size": spec.size,
+        "sha256": spec.sha256,
         "file": _fingerprint(path),
         "wing": _fingerprint(wing) if wing is not None else None,
     }
@@ -181,6 +251,6 @@ def validate_cached(
     if cache.is_valid(key, before):
         return
     log.info("checking %s", path)
-    validate(path, spec.check, spec.size, wing)
+    validate(path, spec.check, spec.size, wing, spec.sha256)
     if record(path, spec, wing) == before:  # not changed while it was being read
         cache.remember_valid(key, before)
