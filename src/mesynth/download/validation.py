@@ -21,15 +21,6 @@ CACHE_VERSION = 1
 # celeba_lm_mean.npz holds the mean of the landmark network's 98 points (x, y).
 LM_MEAN_SHAPE = (98, 2)
 _HASH_CHUNK = 1 << 20
-# The weights of a released SOFTNet model (Keras HDF5, weights only), layer by layer in file
-# order: kernel shape (HWIO for the convolutions) and bias shape.
-SOFTNET_LAYERS = {
-    "conv2d": ((5, 5, 1, 3), (3,)),
-    "conv2d_1": ((5, 5, 1, 5), (5,)),
-    "conv2d_2": ((5, 5, 1, 8), (8,)),
-    "dense": ((784, 400), (400,)),
-    "dense_1": ((400, 1), (1,)),
-}
 
 
 def validate(
@@ -124,35 +115,15 @@ def file_sha256(path: Path) -> str:
 
 
 def _check_softnet(path: Path) -> None:
-    """The file opens with h5py and holds SOFTNet's five layers with their kernels and biases."""
-    import h5py
+    # Imported outside the guarded call: a broken mesynth install is not a bad file.
+    from mesynth.spotting.softnet import load_released
 
     try:
-        with h5py.File(path, "r") as weights:
-            problems = [_softnet_layer_problem(weights, name) for name in SOFTNET_LAYERS]
-    except OSError as err:
-        raise InvalidFileError(f"{path} is not a readable HDF5 file ({err})") from err
-    problems = [problem for problem in problems if problem is not None]
-    if problems:
+        load_released(path)
+    except Exception as err:  # any failure to load means the file is unusable; report which
         raise InvalidFileError(
-            f"{path} is not a released SOFTNet model (Keras HDF5 weights): {'; '.join(problems)}"
-        )
-
-
-def _softnet_layer_problem(weights, name: str) -> str | None:
-    """What is wrong with layer ``name`` of a Keras weights file (None when it is right)."""
-    if name not in weights:
-        return f"no layer {name!r} (found {sorted(weights)})"
-    expected = dict(zip(("kernel", "bias"), SOFTNET_LAYERS[name], strict=True))
-    found: dict[str, tuple[int, ...]] = {}
-    for weight_name in weights[name].attrs.get("weight_names", []):
-        text = weight_name.decode() if isinstance(weight_name, bytes) else str(weight_name)
-        kind = text.rsplit("/", 1)[-1].split(":")[0]  # "conv2d/kernel:0" -> "kernel"
-        if kind in expected and text in weights[name]:
-            found[kind] = tuple(weights[name][text].shape)
-    if found != expected:
-        return f"layer {name!r} holds {found or 'no weights'}, expected {expected}"
-    return None
+            f"{path} does not load as a released SOFTNet model ({type(err).__name__}: {err})"
+        ) from err
 
 
 def _check_zip(path: Path) -> None:
