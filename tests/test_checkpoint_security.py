@@ -197,3 +197,41 @@ def test_infer_refuses_the_payload_and_writes_no_frame(small_nets, tmp_path, opt
     assert_refused(output, evil)
     written = [p for p in output_dir.rglob("*") if p.suffix in (".png", ".mkv", ".mp4")]
     assert written == []
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_metric_weights_refuse_the_payload_with_one_message(tmp_path, legacy):
+    from torchvision import models
+
+    from mesynth.training.metrics import load_inception, load_lpips
+
+    inception = tampered(tmp_path / "inception.pth", {"fc.bias": torch.zeros(3)}, legacy)
+    with pytest.raises(CheckpointError) as caught:
+        load_inception(inception)
+    assert_refused(caught.value, inception)
+
+    alexnet = tmp_path / "alexnet.pth"
+    torch.save(models.alexnet(weights=None).state_dict(), alexnet)
+    lpips = tampered(tmp_path / "lpips_weights.ckpt", {"lpips_weights.0.1.weight": torch.ones(1)})
+    with pytest.raises(CheckpointError) as caught:
+        load_lpips(alexnet, lpips)
+    assert_refused(caught.value, lpips)
+
+
+def test_a_checkpoint_that_unpacks_to_many_times_its_size_is_refused(tmp_path):
+    import zipfile
+
+    from mesynth.checkpoint import read_checkpoint
+
+    plain = tmp_path / "plain.ckpt"
+    torch.save({"generator": {"weight": torch.zeros(16 * 2**20)}}, plain)  # 64 MiB of zeros
+    # The same members deflated: torch itself reads this (and would unpack every byte).
+    packed = tmp_path / "packed.ckpt"
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(packed, "w") as target:
+        for member in source.infolist():
+            target.writestr(member.filename, source.read(member), zipfile.ZIP_DEFLATED)
+    assert packed.stat().st_size < 2**20
+    assert torch.load(packed, weights_only=True)["generator"]["weight"].numel() == 16 * 2**20
+    with pytest.raises(CheckpointError, match=r"packed.ckpt was refused: its 0.1 MiB unpack to"):
+        read_checkpoint(packed)
+    assert read_checkpoint(plain)["generator"]["weight"].shape == (16 * 2**20,)

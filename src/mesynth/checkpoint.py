@@ -33,8 +33,33 @@ OFFICIAL_NETS = ("generator", "mapping_network", "style_encoder", "discriminator
 EMA_NETS = ("generator", "mapping_network", "style_encoder")
 
 
+# torch stores tensors uncompressed: a checkpoint whose parts unpack to several times its size
+# on disk was made to exhaust memory (a 21 MB file of zeros can unpack to 1 GiB).
+MAX_EXPANSION = 4.0
+
+
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used as asked; the message names the file and the fix."""
+
+
+def _check_unpacked_size(path: Path) -> None:
+    """Refuse a zip checkpoint whose members unpack to more than MAX_EXPANSION times the file."""
+    if not zipfile.is_zipfile(path):
+        return  # the legacy format stores raw bytes: nothing to unpack
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as error:
+        raise CheckpointError(_damaged(path, error)) from error
+    on_disk = path.stat().st_size
+    if unpacked > MAX_EXPANSION * on_disk:
+        raise CheckpointError(
+            f"checkpoint {path} was refused: its {on_disk / 2**20:.1f} MiB unpack to "
+            f"{unpacked / 2**20:.1f} MiB, more than {MAX_EXPANSION:g} times its size, which no "
+            "PyTorch checkpoint does (torch stores tensors uncompressed). Do not use this file; "
+            "obtain the checkpoint again from its official source (`mesynth download`) or from a "
+            "mesynth training run"
+        )
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -43,7 +68,8 @@ def read_checkpoint(path: str | Path) -> dict:
     Only tensors, numbers, strings and containers are accepted (``torch.load`` with
     ``weights_only=True``): that is all the official StarGAN v2 files and mesynth's own hold.
     Anything else (an object whose unpickling could run a command) is refused with a message
-    naming the file and the type; the file is never loaded a second, unrestricted way.
+    naming the file and the type; the file is never loaded a second, unrestricted way. So is a
+    file that would unpack to many times its size (:data:`MAX_EXPANSION`).
     """
     path = Path(path)
     if not path.is_file():
@@ -53,6 +79,7 @@ def read_checkpoint(path: str | Path) -> dict:
         )
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes); download it again")
+    _check_unpacked_size(path)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:

@@ -31,6 +31,7 @@ from torchvision.utils import save_image
 from tqdm import tqdm
 
 from mesynth.atomic import write_atomically
+from mesynth.checkpoint import read_checkpoint
 from mesynth.training.data import DomainImages, eval_transform, load_image
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,8 @@ def check_metric_weights(settings: Mapping) -> dict[str, Path]:
 
 
 def _load_weights(module: nn.Module, path: Path, what: str) -> None:
+    state = read_checkpoint(path)  # tensors only; refuses anything else with one message
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         module.load_state_dict(state)
     except Exception as error:  # noqa: BLE001 - torch raises many types for wrong files
         raise MetricsError(
@@ -154,7 +155,7 @@ def load_lpips(alexnet_path: str | Path, lpips_path: str | Path) -> LPIPS:
     alexnet = models.alexnet(weights=None)
     _load_weights(alexnet, Path(alexnet_path), "AlexNet")
     lpips = LPIPS(alexnet)
-    state = torch.load(lpips_path, map_location="cpu", weights_only=True)
+    state = read_checkpoint(lpips_path)
     expected = {k for k in lpips.state_dict() if k.startswith("lpips_weights.")}
     if set(state) != expected:
         raise MetricsError(
