@@ -12,7 +12,14 @@ import pytest
 from mesynth import download as dl
 from mesynth.__main__ import main as mesynth_main
 from mesynth.download import validation
-from tests.download.helpers import listing, serve, write_config
+from tests.download.helpers import (
+    add_entry,
+    listing,
+    serve,
+    softnet_entry,
+    write_config,
+    write_keras_weights,
+)
 
 
 def test_list_says_present_only_after_validation_and_caches_it(
@@ -117,3 +124,22 @@ def test_list_with_a_warm_cache_imports_no_heavy_library(server, payloads, tmp_p
     )
     assert done.stdout.strip().splitlines()[-1] == "HEAVY [] 0", done.stderr
     assert done.stdout.count("[present, ") == 4
+
+
+def test_a_digest_changed_in_the_config_is_checked_again(tmp_path: Path, capsys) -> None:
+    relative = "SAMMLV/macro-expression/s3.hdf5"
+    source = write_keras_weights(tmp_path / "mirror" / relative, seed=3)
+    entry = softnet_entry(str(tmp_path / "mirror"), {relative: source})
+    config_path = add_entry(write_config(tmp_path, "http://127.0.0.1:9"), "softnet", entry)
+    target = str(tmp_path / "checkpoints" / "softnet" / relative)
+    assert dl.main(["softnet", "--config", str(config_path), "--no-progress"]) == 0
+    assert listing(config_path, capsys)[target].startswith("present, ")
+
+    # The cache vouches for a file only under the digest it was checked against.
+    actual = entry["files"][0]["sha256"]
+    entry["files"][0]["sha256"] = "0" * 64
+    add_entry(config_path, "softnet", entry)
+    state = listing(config_path, capsys)[target]
+    assert state.startswith("INVALID (")
+    assert f"has sha256 {actual}, expected {'0' * 64}" in state
+    assert (tmp_path / "checkpoints" / "softnet" / relative).read_bytes() == source.read_bytes()

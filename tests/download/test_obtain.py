@@ -154,5 +154,10 @@ def test_softnet_comes_from_a_copy_of_its_folder_into_checkpoints_softnet(tmp_pa
     assert [rows[str(checkpoints / "softnet" / path)] for path in relative] == [
         f"present, {size}"
     ] * 3
+    assert mesynth_main(["download", "--list", "softnet", "--config", str(config_path)]) == 0
+    shown = [line.split("  [")[0].strip() for line in capsys.readouterr().out.splitlines()]
+    assert [line for line in shown if line.startswith("/")] == [
+        str(checkpoints / "softnet" / path) for path in relative
+    ]
     # Present and valid: the base URL (unreachable here) is not asked again.
     assert mesynth_main(args) == 0
