@@ -14,7 +14,9 @@ PACKAGE = SRC / "mesynth"
 
 # The bottom: modules any area may use; they import no area. A shared helper module added at the
 # top level of the package belongs here too.
-BOTTOM = {"mesynth", "atomic", "config", "console", "launch", "media", "imaging", "tracking"}
+BOTTOM = {
+    "mesynth", "atomic", "caching", "config", "console", "imaging", "launch", "media", "tracking",
+}  # fmt: skip
 TOP = {"cli", "__main__", "demo"}
 
 # What each area may import besides the bottom and itself. Anything not listed is forbidden.

@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from mesynth.evaluation.flow import farneback, flow_agreement, flow_to_rgb, warp, warping_error
+from mesynth.evaluation.flow import flow_agreement, flow_to_rgb, warp, warping_error
 from mesynth.evaluation.temporal import sample_starts
+from mesynth.imaging import farneback
 from tests.evaluation.helpers import textured_image
 
 INNER = (slice(20, -20), slice(20, -20))  # away from the borders, where motion is undefined

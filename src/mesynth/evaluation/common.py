@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+from natsort import natsorted
 
 from mesynth.atomic import write_atomically
 
@@ -37,6 +39,29 @@ def normalise_au(au: str | int) -> str:
     if not text.isdigit():
         raise EvaluationInputError(f"{au!r} is not an action unit name (expected e.g. AU12)")
     return f"AU{int(text):02d}"
+
+
+def choose_videos(
+    setting: str,
+    configured: Iterable[object] | None,
+    known: Iterable[str],
+    max_videos: int,
+    among: str,
+    default: Iterable[str] | None = None,
+) -> list[str]:
+    """The videos a figure shows: the ``configured`` ones (each one of ``known``), else the first
+    ``max_videos`` of ``default`` (``known`` when None) in natural order."""
+    known = natsorted(known)
+    if configured:
+        chosen = [str(video) for video in configured]
+        unknown = [video for video in chosen if video not in known]
+        if unknown:
+            raise EvaluationInputError(
+                f"{setting} names {unknown}, not among {among} (e.g. {known[:5]}); quote ids "
+                "Hydra reads as numbers: videos=['006_1']"
+            )
+        return chosen
+    return natsorted(known if default is None else default)[: int(max_videos)]
 
 
 def participant_of(video: str, pattern: str) -> str:

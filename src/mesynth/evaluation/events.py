@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from mesynth.evaluation.common import EvaluationInputError
-from mesynth.evaluation.flow import FarnebackParams, farneback, flow_agreement
+from mesynth.evaluation.flow import flow_agreement
 from mesynth.evaluation.frames import VideoPair
 from mesynth.faces.landmarks import face_mask
+from mesynth.imaging import FarnebackParams, farneback
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Dense optical flow (Farneback), its HSV rendering, and how alike two flow fields are.
+"""Dense optical flow: its HSV rendering, and how alike two flow fields are (the flow itself:
+:func:`mesynth.imaging.farneback`).
 
 Flow ``F`` from ``first`` to ``second`` means ``first(x) ~ second(x + F(x))``; in pixels, x
 then y.
@@ -6,38 +7,10 @@ then y.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import cv2
 import numpy as np
 
-from mesynth.faces.landmarks import to_grey
-
-
-@dataclass(frozen=True)
-class FarnebackParams:
-    """OpenCV's ``calcOpticalFlowFarneback`` settings (``flow.farneback`` in the config)."""
-
-    pyr_scale: float = 0.5
-    levels: int = 3
-    winsize: int = 15
-    iterations: int = 3
-    poly_n: int = 5
-    poly_sigma: float = 1.2
-
-
-def farneback(
-    first: np.ndarray, second: np.ndarray, params: FarnebackParams | None = None
-) -> np.ndarray:
-    """Flow (H, W, 2) float32 from ``first`` to ``second`` (RGB or greyscale uint8)."""
-    params = params or FarnebackParams()
-    if first.shape[:2] != second.shape[:2]:
-        raise ValueError(
-            f"flow needs frames of one size, got {first.shape[:2]} and {second.shape[:2]}"
-        )
-    return cv2.calcOpticalFlowFarneback(
-        to_grey(first), to_grey(second), None, flags=0, **asdict(params)
-    )
+from mesynth.imaging import to_grey
 
 
 def magnitude(flow: np.ndarray) -> np.ndarray:

@@ -118,14 +118,8 @@ def open_synthetic(root: Path) -> SyntheticSet:
     try:
         manifest = output.read_manifest()
         records = manifest.videos if manifest is not None else {}
-        sources, unfinished = {}, []
-        for name in output.video_names():
-            record = records.get(name)
-            finished = record is None or record.status == "done"
-            if finished and output.readable_kind(name) is not None:
-                sources[name] = output.open_video(name)
-            elif record is not None:
-                unfinished.append(name)
+        finished, unfinished = output.finished_videos()
+        sources = {name: output.open_video(name) for name in finished}
     except OutputError as error:
         raise EvaluationInputError(str(error)) from error
     if not sources and not unfinished:  # unfinished ones are reported by name by the caller
@@ -136,7 +130,7 @@ def open_synthetic(root: Path) -> SyntheticSet:
     source_video = {
         name: records[name].source_video if name in records else name for name in sources
     }
-    return SyntheticSet(sources, source_video, records, sorted(unfinished), output)
+    return SyntheticSet(sources, source_video, records, unfinished, output)
 
 
 def resolve_crops_dir(crops_dir: str | Path | None, synthetic_root: Path) -> Path | None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mesynth.evaluation.flow import FarnebackParams, farneback, warping_error
+from mesynth.evaluation.flow import warping_error
 from mesynth.evaluation.frames import VideoPair
-from mesynth.faces.landmarks import to_grey
+from mesynth.imaging import FarnebackParams, farneback, to_grey
 
 TEMPORAL_COLUMNS = [
     "video", "n_pairs", "warp_error_original", "warp_error_synthetic", "warp_error_ratio",

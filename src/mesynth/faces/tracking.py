@@ -18,8 +18,8 @@ from mesynth.faces.landmarks import (
     LazyDetector,
     choose_face,
     inter_ocular,
-    to_grey,
 )
+from mesynth.imaging import to_grey
 
 
 class LandmarkTracker:

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from natsort import natsorted
 from omegaconf import DictConfig
 
-from mesynth.evaluation.common import EvaluationInputError
+from mesynth.evaluation.common import EvaluationInputError, choose_videos
 from mesynth.spotting.data import SpottingInputs, VideoEntry, load_inputs
 from mesynth.spotting.folds import PRESERVATION, FoldOutcome, run_folds
 from mesynth.spotting.outputs import FOLDS_TABLE, PREDICTIONS_PREFIX, SUMMARY_TABLE
@@ -118,18 +117,14 @@ def curve_videos(cfg: DictConfig, originals: list[SpottingVideo]) -> list[str]:
     """The originals whose score curves are drawn: the configured ones, else the first
     ``max_videos`` that have events."""
     figures = cfg.spotting.figures
-    ids = [video.video_id for video in originals]
-    if figures.videos:
-        chosen = [str(video) for video in figures.videos]
-        unknown = [video for video in chosen if video not in ids]
-        if unknown:
-            raise EvaluationInputError(
-                f"spotting.figures.videos names {unknown}, not among the original videos "
-                f"(e.g. {natsorted(ids)[:5]}); quote ids Hydra reads as numbers: videos=['006_1']"
-            )
-        return chosen
-    with_events = natsorted(video.video_id for video in originals if video.events)
-    return with_events[: int(figures.max_videos)]
+    return choose_videos(
+        "spotting.figures.videos",
+        figures.videos,
+        [video.video_id for video in originals],
+        figures.max_videos,
+        "the original videos",
+        default=[video.video_id for video in originals if video.events],
+    )
 
 
 def _check_settings(cfg: DictConfig) -> None:

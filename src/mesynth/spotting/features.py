@@ -34,7 +34,6 @@ processes and the cache are :mod:`mesynth.spotting.video_pool`'s.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -47,9 +46,10 @@ import cv2
 import numpy as np
 
 from mesynth.atomic import write_atomically
-from mesynth.evaluation.flow import FarnebackParams
+from mesynth.caching import digest, same_key, source_identity
+from mesynth.imaging import FarnebackParams, farneback, to_grey
 from mesynth.spotting.roi import REFERENCE, Rois, find_rois
-from mesynth.spotting.video_pool import compute_cached, same_key, source_identity
+from mesynth.spotting.video_pool import compute_cached
 
 log = logging.getLogger(__name__)
 
@@ -345,7 +345,7 @@ def warp_to_crop(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray
     y0 = int(np.clip(np.floor(points[:, 1].min() - margin), 0, height - 1))
     x1 = int(np.clip(np.ceil(points[:, 0].max() + margin), x0 + 1, width))
     y1 = int(np.clip(np.ceil(points[:, 1].max() + margin), y0 + 1, height))
-    grey = _grey(frame[y0:y1, x0:x1])
+    grey = to_grey(frame[y0:y1, x0:x1])
     matrix[:, 2] += matrix[:, :2] @ [x0, y0]
     while scale < 0.5 and min(grey.shape) >= 8:
         grey = cv2.pyrDown(grey)  # output pixel i sits on input pixel 2 i
@@ -354,14 +354,6 @@ def warp_to_crop(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray
     return cv2.warpAffine(
         grey, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
-
-
-def _grey(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 3:
-        return cv2.cvtColor(
-            image, cv2.COLOR_RGB2GRAY if image.shape[2] == 3 else cv2.COLOR_RGBA2GRAY
-        )
-    return image
 
 
 class _Cropper:
@@ -374,7 +366,7 @@ class _Cropper:
     def __call__(self, frame: np.ndarray, index: int, size: int | None = None) -> np.ndarray:
         size = size or self.size
         if self.crop is None:
-            grey = _grey(frame)
+            grey = to_grey(frame)
             interpolation = cv2.INTER_AREA if min(grey.shape) > size else cv2.INTER_LINEAR
             return cv2.resize(grey, (size, size), interpolation=interpolation)
         return warp_to_crop(frame, _working_matrix(self.crop, index, size), size)
@@ -409,19 +401,7 @@ class _Flow:
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         if self._dis is not None:  # DIS reads contiguous images only
             return self._dis.calc(np.ascontiguousarray(first), np.ascontiguousarray(second), None)
-        params = self.settings.farneback
-        return cv2.calcOpticalFlowFarneback(
-            first,
-            second,
-            None,
-            params.pyr_scale,
-            params.levels,
-            params.winsize,
-            params.iterations,
-            params.poly_n,
-            params.poly_sigma,
-            0,
-        )
+        return farneback(first, second, self.settings.farneback)
 
 
 def strain_magnitude(flow: np.ndarray) -> np.ndarray:
@@ -665,7 +645,7 @@ def cache_key(job: FeatureJob, settings: FeatureSettings) -> dict:
         "fps": fps,
         "resolved": [k, k_macro, stride],
         "source": source_identity(job.source),
-        "crop": hashlib.sha256(json.dumps(crop, sort_keys=True).encode()).hexdigest()[:16],
+        "crop": digest(crop),
     }
 
 

@@ -5,17 +5,14 @@ A *kind* says how one video's result is keyed, computed, saved and loaded (see
 :class:`VideoComputation`); :func:`compute_cached` reads the cached results whose key still
 matches and computes the others, in this process or in ``workers`` spawned processes (one per
 core: each is single-threaded), reporting frames as they are done. Keys hold the settings and
-the source's identity (:func:`source_identity`), so a changed frame, crop or setting computes
-again and re-runs or sweeps over spotter settings cost nothing.
+the source's identity (:func:`mesynth.caching.source_identity`), so a changed frame, crop or
+setting computes again and re-runs or sweeps over spotter settings cost nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import multiprocessing
-import os
 import queue
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
+from mesynth.caching import digest
 
 log = logging.getLogger(__name__)
 
@@ -47,41 +44,10 @@ class VideoComputation(Protocol):
         """The result in ``path`` if its key is ``key`` (None: do not check), else None."""
 
 
-def source_identity(source) -> dict:
-    """What makes a source's frames what they are: path, frames, and the files' sizes and
-    modification times (a changed or replaced frame changes the identity)."""
-    path = Path(getattr(source, "path", "")).resolve()
-    numbers = np.asarray(source.frame_numbers, dtype=np.int64)
-    identity = {
-        "type": type(source).__name__,
-        "path": str(path),
-        "video_id": str(getattr(source, "video_id", "")),
-        "frames": len(source),
-        "numbers": hashlib.sha256(numbers.tobytes()).hexdigest()[:16],
-    }
-    files = getattr(source, "files", None)
-    if files is not None:
-        digest = hashlib.sha256()
-        for file in files:
-            status = os.stat(file)
-            digest.update(f"{Path(file).name}:{status.st_size}:{status.st_mtime_ns};".encode())
-        identity["files"] = digest.hexdigest()
-    elif path.is_file():
-        status = path.stat()
-        identity["size"], identity["mtime_ns"] = status.st_size, status.st_mtime_ns
-    return identity
-
-
 def cache_path(cache_dir: str | Path, name: str, key: Mapping, suffix: str = ".npz") -> Path:
     """``<cache_dir>/<safe name>-<key digest><suffix>``."""
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "video"
-    return Path(cache_dir) / f"{safe}-{digest}{suffix}"
-
-
-def same_key(stored: object, key: Mapping) -> bool:
-    """Whether a key read back from a file is ``key`` (compared as JSON)."""
-    return json.loads(json.dumps(key)) == stored
+    return Path(cache_dir) / f"{safe}-{digest(key)}{suffix}"
 
 
 def compute_cached(

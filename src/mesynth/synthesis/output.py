@@ -346,6 +346,22 @@ class SynthesisOutput:
                 return kind
         return None
 
+    def finished_videos(self) -> tuple[list[str], list[str]]:
+        """(finished, unfinished) video names. Finished: done in the manifest (or a folder the
+        manifest does not list) and its frames are there; unfinished: listed, but not done or
+        its frames are missing. Videos neither listed nor readable are neither."""
+        manifest = self.read_manifest()
+        records = manifest.videos if manifest is not None else {}
+        finished, unfinished = [], []
+        for name in self.video_names():
+            record = records.get(name)
+            done = record is None or record.status == "done"
+            if done and self.readable_kind(name) is not None:
+                finished.append(name)
+            elif record is not None:
+                unfinished.append(name)
+        return finished, sorted(unfinished)
+
     def open_video(self, name: str):
         """A :class:`mesynth.video.sources.VideoSource` over a finished video's frames."""
         from mesynth.video.sources import open_sources

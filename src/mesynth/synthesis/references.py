@@ -24,6 +24,7 @@ from natsort import natsorted
 from mesynth.atomic import write_atomically
 from mesynth.config import to_plain
 from mesynth.faces.crop import Crop
+from mesynth.imaging import to_grey
 from mesynth.media import BUILTIN_PREFIX, IMAGE_SUFFIXES, check_image, is_image
 from mesynth.media import read_image as read_media_image
 
@@ -544,9 +545,7 @@ def border_nonuniformity(image: np.ndarray, border: float = 0.1, size: int = 256
     fraction of the side) along all four edges, the score is the standard deviation of the grey
     levels plus the mean gradient magnitude, both in grey levels.
     """
-    grey = cv2.cvtColor(
-        cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY
-    )
+    grey = to_grey(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA))
     grey = grey.astype(np.float32)
     width = max(1, int(round(border * size)))
     strip = np.zeros((size, size), dtype=bool)

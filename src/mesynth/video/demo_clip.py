@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from mesynth.imaging import to_grey
 from mesynth.video.annotations import write_annotations, write_samm_xlsx
 from mesynth.video.distractors import (
     BLINKS_PER_MINUTE,
@@ -347,7 +348,7 @@ def demo_face(frame_size: int = 400, detector=None) -> tuple[np.ndarray, np.ndar
     side = min(2.4 * float((high - low).max()), float(min(photo.shape[:2])))
     x0, y0 = np.clip(centre - side / 2, 0, np.array(photo.shape[1::-1]) - side).astype(int)
     crop = photo[y0 : y0 + int(side), x0 : x0 + int(side)]
-    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    grey = to_grey(crop)
     interpolation = cv2.INTER_CUBIC if frame_size > side else cv2.INTER_AREA
     face = cv2.resize(grey, (frame_size, frame_size), interpolation=interpolation)
     face_landmarks = detector.detect(face)

@@ -8,10 +8,10 @@ import pandas as pd
 from natsort import natsorted
 from tqdm import tqdm
 
-from mesynth.evaluation.analyses.settings import farneback_params
 from mesynth.evaluation.context import Context
 from mesynth.evaluation.registry import Analysis, AnalysisResult, register
 from mesynth.evaluation.report import figure_markdown, markdown_table
+from mesynth.imaging import FarnebackParams
 
 
 @register
@@ -42,7 +42,7 @@ class EventFlow(Analysis):
             flow = event_flow(
                 pair_of[event.video],
                 event,
-                farneback_params(cfg),
+                FarnebackParams(**cfg.flow.farneback),
                 float(cfg.flow.min_magnitude),
                 keep,
                 ctx.detector,

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from natsort import natsorted
 
 from mesynth.evaluation import stats
-from mesynth.evaluation.common import EvaluationInputError, normalise_au
+from mesynth.evaluation.common import EvaluationInputError, choose_videos, normalise_au
 from mesynth.evaluation.context import Context
 from mesynth.evaluation.registry import Analysis, AnalysisResult, register
 
@@ -73,13 +72,13 @@ class StatisticsFigures(Analysis):
         """The (video, AU) series the curve figure shows."""
         chosen, tables, settings = ctx.cfg.figures.curves, ctx.au_tables, ctx.settings
         aus = ctx.results["statistics"].summary["aus"]
-        videos = [str(v) for v in chosen.videos] if chosen.videos else natsorted(tables)
-        videos = videos if chosen.videos else videos[: chosen.max_videos]
-        unknown = [video for video in videos if video not in tables]
-        if unknown:
-            raise EvaluationInputError(
-                f"figures.curves.videos names {unknown}, which were not evaluated"
-            )
+        videos = choose_videos(
+            "figures.curves.videos",
+            chosen.videos,
+            tables,
+            chosen.max_videos,
+            "the evaluated videos",
+        )
         if chosen.aus:
             picked = [normalise_au(au) for au in chosen.aus]
             absent = [au for au in picked if au not in aus]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 from tqdm import tqdm
 
-from mesynth.evaluation.analyses.settings import farneback_params
 from mesynth.evaluation.context import Context
 from mesynth.evaluation.registry import Analysis, AnalysisResult, register
 from mesynth.evaluation.report import markdown_table
+from mesynth.imaging import FarnebackParams
 
 
 @register
@@ -27,7 +27,10 @@ class TemporalConsistency(Analysis):
     def run(self, ctx: Context) -> AnalysisResult:
         from mesynth.evaluation.temporal import TEMPORAL_COLUMNS, temporal_consistency
 
-        max_pairs, params = int(ctx.cfg.temporal.max_pairs), farneback_params(ctx.cfg)
+        max_pairs, params = (
+            int(ctx.cfg.temporal.max_pairs),
+            FarnebackParams(**ctx.cfg.flow.farneback),
+        )
         rows = [
             temporal_consistency(pair, max_pairs, params)
             for pair in tqdm(ctx.analysed_pairs, desc="temporal consistency", unit="video")

@@ -40,15 +40,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from mesynth.config import to_plain
-from mesynth.evaluation.au.base import (
-    SIDES,
-    AUInputs,
-    CSVPairs,
-    cache_is_valid,
-    mark_cached,
-    pair_key,
-)
-from mesynth.evaluation.common import EvaluationInputError, intensity_column, write_csv
+from mesynth.evaluation.au.base import FrameBackend
+from mesynth.evaluation.common import intensity_column, write_csv
 from mesynth.evaluation.frames import VideoPair
 from mesynth.faces.landmarks import LazyDetector
 from mesynth.faces.tracking import LandmarkTracker
@@ -155,36 +148,30 @@ def proxy_table(landmarks: list[np.ndarray | None], fps: float | None = None) ->
     return table
 
 
-class LandmarkBackend:
+class LandmarkBackend(FrameBackend):
     """AU proxies from dlib landmarks of the frames; CSVs cached in ``cache_dir/<side>/``."""
 
     name = "landmarks"
-    needs_frames = True
+    progress = "AU proxies"
 
     def __init__(
         self, cache_dir: str | Path, detect_every: int, landmark_scale: int, faces: dict
     ) -> None:
-        self.cache_dir = Path(cache_dir)
+        super().__init__(cache_dir)
         self.detect_every = int(detect_every)
         self.landmark_scale = int(landmark_scale)
         self.faces = dict(to_plain(faces))
         self.detector = LazyDetector(**self.faces)
 
-    def _key(self, pair: VideoPair, side: str) -> dict:
-        settings = {
+    def settings(self) -> dict:
+        return {
             "detect_every": self.detect_every,
             "landmark_scale": self.landmark_scale,
             "faces": self.faces,
         }
-        return {"backend": self.name, **settings, **pair_key(pair, side)}
 
-    def extract(self, pair: VideoPair, side: str) -> Path:
-        """The proxy CSV of one side of one video (computed unless cached)."""
-        path = self.cache_dir / side / f"{pair.video_id}.csv"
-        key = self._key(pair, side)
-        if cache_is_valid(path, key):
-            log.info("%s %s: reusing %s", pair.video_id, side, path)
-            return path
+    def write_csv(self, pair: VideoPair, side: str, path: Path) -> None:
+        """The proxy CSV of one side of one video."""
         tracker = LandmarkTracker(self.detector, self.detect_every, self.landmark_scale)
         frames = (frame for _, frame in pair.frames(side))
         progress = tqdm(
@@ -206,17 +193,3 @@ class LandmarkBackend:
                 pair.video_id, side, n_failed, len(table), source.path,
             )  # fmt: skip
         write_csv(path, table, float_format="%.6f")
-        mark_cached(path, key)
-        return path
-
-    def csv_pairs(self, inputs: AUInputs) -> CSVPairs:
-        if inputs.open_pairs is None:
-            raise EvaluationInputError(
-                "au=landmarks needs frames; set original_dir and synthetic_dir"
-            )
-        pairs = inputs.open_pairs()
-        result: CSVPairs = {}
-        for pair in tqdm(pairs, desc="AU proxies", unit="video"):
-            original, synthetic = (self.extract(pair, side) for side in SIDES)
-            result[pair.video_id] = (original, synthetic)
-        return result

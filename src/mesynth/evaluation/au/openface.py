@@ -18,14 +18,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from mesynth.evaluation.au.base import (
-    SIDES,
-    AUInputs,
-    CSVPairs,
-    cache_is_valid,
-    mark_cached,
-    pair_key,
-)
+from mesynth.evaluation.au.base import FrameBackend
 from mesynth.evaluation.au.openface_csv import read_openface_csv
 from mesynth.evaluation.common import EvaluationInputError
 from mesynth.evaluation.frames import VideoPair
@@ -51,11 +44,11 @@ def find_binary(binary: str) -> Path:
     return Path(found)
 
 
-class OpenFaceBackend:
+class OpenFaceBackend(FrameBackend):
     """Runs OpenFace FeatureExtraction (``-aus`` only) on the frames of both sides."""
 
     name = "openface"
-    needs_frames = True
+    progress = "OpenFace"
 
     def __init__(
         self,
@@ -66,10 +59,17 @@ class OpenFaceBackend:
     ) -> None:
         if mode not in MODES:
             raise EvaluationInputError(f"au.mode={mode!r} is not one of {MODES}")
-        self.cache_dir = Path(cache_dir)
+        super().__init__(cache_dir)
         self.binary = binary
         self.mode = mode
         self.extra_args = [str(arg) for arg in extra_args]
+        self.found_binary: Path | None = None
+
+    def prepare(self) -> None:
+        self.found_binary = find_binary(self.binary)
+
+    def settings(self) -> dict:
+        return {"binary": str(self.found_binary), "mode": self.mode, "extra_args": self.extra_args}
 
     def command(self, binary: Path, frames_dir: Path, out_dir: Path, video_id: str) -> list[str]:
         """The FeatureExtraction call for one frame folder."""
@@ -79,37 +79,13 @@ class OpenFaceBackend:
             command.append("-au_static")
         return command + self.extra_args
 
-    def extract(self, pair: VideoPair, side: str, binary: Path) -> Path:
-        """The OpenFace CSV of one side of one video (run unless cached)."""
-        path = self.cache_dir / side / f"{pair.video_id}.csv"
-        key = {
-            "backend": self.name,
-            "binary": str(binary),
-            "mode": self.mode,
-            "extra_args": self.extra_args,
-            **pair_key(pair, side),
-        }
-        if cache_is_valid(path, key):
-            log.info("%s %s: reusing %s", pair.video_id, side, path)
-            return path
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def write_csv(self, pair: VideoPair, side: str, path: Path) -> None:
+        """Run OpenFace on one side of one video, its frames written as a PNG sequence."""
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{pair.video_id}-") as work:
             frames_dir, out_dir = Path(work) / "frames", Path(work) / "out"
             frames_dir.mkdir()
-            frames = pair.frames(side)
-            for index, frame in tqdm(
-                frames,
-                total=len(pair),
-                desc=f"frames {side} {pair.video_id}",
-                unit="frame",
-                leave=False,
-            ):
-                image = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-                # Zero-padded names: OpenFace reads a folder in name order.
-                cv2.imwrite(
-                    str(frames_dir / f"{index:07d}.png"), image, [cv2.IMWRITE_PNG_COMPRESSION, 1]
-                )
-            command = self.command(binary, frames_dir, out_dir, pair.video_id)
+            write_png_sequence(pair, side, frames_dir)
+            command = self.command(self.found_binary, frames_dir, out_dir, pair.video_id)
             log.info("%s %s: %s", pair.video_id, side, " ".join(command))
             log_path = path.with_suffix(".log")
             with open(log_path, "w") as log_file:
@@ -130,18 +106,16 @@ class OpenFaceBackend:
                     f"{pair.video_id} (see {log_path}); check the OpenFace installation"
                 )
             os.replace(produced, path)
-        mark_cached(path, key)
-        return path
 
-    def csv_pairs(self, inputs: AUInputs) -> CSVPairs:
-        binary = find_binary(self.binary)
-        if inputs.open_pairs is None:
-            raise EvaluationInputError(
-                "au=openface needs frames; set original_dir and synthetic_dir"
-            )
-        pairs = inputs.open_pairs()
-        result: CSVPairs = {}
-        for pair in tqdm(pairs, desc="OpenFace", unit="video"):
-            original, synthetic = (self.extract(pair, side, binary) for side in SIDES)
-            result[pair.video_id] = (original, synthetic)
-        return result
+
+def write_png_sequence(pair: VideoPair, side: str, frames_dir: Path) -> None:
+    """One side's frames as zero-padded PNGs (OpenFace reads a folder in name order)."""
+    for index, frame in tqdm(
+        pair.frames(side),
+        total=len(pair),
+        desc=f"frames {side} {pair.video_id}",
+        unit="frame",
+        leave=False,
+    ):
+        image = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+        cv2.imwrite(str(frames_dir / f"{index:07d}.png"), image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
