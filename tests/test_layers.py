@@ -27,6 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "video": {"faces"},
     # download checks a fetched file by loading it with its own area's loader
     "download": {"nets", "checkpoint", "spotting"},
+    "prepare": {"faces", "video"},  # raw photos -> the aligned training faces
     "training": {"nets", "checkpoint", "faces", "video"},
     "synthesis": {"nets", "checkpoint", "faces", "video"},
     "evaluation": {"nets", "checkpoint", "faces", "video", "synthesis.output"},
