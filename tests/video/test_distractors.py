@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mesynth.video.annotations import read_annotations
-from mesynth.video.demo_clip import demo_face, main, make_demo
+from mesynth.video.demo_clip import demo_face, main, make_demo, schedule_events
 from mesynth.video.distractors import (
     DistractorRenderer,
     DistractorSettings,
@@ -140,7 +140,10 @@ def test_command_line_turns_distractors_on_for_several_participants(tmp_path: Pa
     main(["--output", str(tmp_path / "clean"), *common, "--no-distractors"])
     assert read_distractors(tmp_path / "clean" / "distractors.csv").empty
     clean = read_annotations(tmp_path / "clean" / "annotations.csv")
-    pd.testing.assert_frame_equal(clean, annotations)  # today's schedule, blinks labelled
+    today = schedule_events(60, 30, 0)  # the clean clip's schedule, blinks labelled
+    assert clean[clean["video"] == "900_1"]["onset"].tolist() == [e.onset + 1 for e in today]
+    # With distractors the clip opens with neutral face (at least the shortest gap, 0.25 s).
+    assert annotations["onset"].min() > clean["onset"].min() + 0.25 * 30 - 1
 
 
 def test_a_foreign_distractor_file_is_a_clear_error(tmp_path: Path):

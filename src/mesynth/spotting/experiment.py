@@ -319,14 +319,19 @@ def render_section(
     return "\n".join(lines) + "\n"
 
 
-def score_as_configured(cfg: DictConfig) -> dict[str, dict]:
+def score_as_configured(
+    cfg: DictConfig, distractors: pd.DataFrame | None = None
+) -> dict[str, dict]:
     """Spot every video with the spotter as configured, untrained and uncalibrated, and score it
     per side: ``{"original": {micro, macro, overall}, "synthetic[<set>]": ...}`` of counts.
+    With ``distractors`` (the rows of a generated clip's ``distractors.csv``) each side also
+    has ``"distractors"``: the false positives on blinks and head turns
+    (:func:`mesynth.spotting.scoring.distractor_hits`).
 
     For a dataset too small for leave-one-subject-out folds (the one-participant demo clip):
     nothing is fitted, so nothing is tuned on the videos scored.
     """
-    from mesynth.spotting.scoring import score_predictions
+    from mesynth.spotting.scoring import distractor_hits, score_predictions
 
     _check_settings(cfg)
     spotter_node = cfg.get("spotter")
@@ -345,4 +350,8 @@ def score_as_configured(cfg: DictConfig) -> dict[str, dict]:
             matching=str(cfg.spotting.matching),
         )
         scores[label] = {kind: counts.as_dict() for kind, counts in score.counts.items()}
+        if distractors is not None:
+            scores[label]["distractors"] = distractor_hits(
+                predictions, truth, distractors, iou_threshold=float(cfg.spotting.iou)
+            )
     return scores

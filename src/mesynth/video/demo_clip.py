@@ -139,17 +139,18 @@ def schedule_events(
     seed: int = 0,
     gaps: tuple[float, float] = GAP_SECONDS,
     blinks: bool = True,
+    lead: float = 0.0,
 ) -> list[Event]:
     """Non-overlapping events cycling through AU12, AU4, AU45 (AU12 and AU4 only without
     ``blinks``) and micro/macro lengths, with ``gaps`` (seconds, min and max) of neutral face
-    between them."""
+    between them; ``lead`` seconds of neutral face more open and close the clip."""
     if not 0 <= gaps[0] <= gaps[1]:
         raise ValueError(f"gaps must be (min, max) seconds with 0 <= min <= max, got {gaps}")
     rng = np.random.default_rng(seed)
     seconds = num_frames / fps
     order = [int(au) for au in rng.permutation([12, 4, 45] if blinks else [12, 4])]
     events: list[Event] = []
-    time = rng.uniform(0.1, 0.2)
+    time = lead + rng.uniform(0.1, 0.2)
     step = 0
     while True:
         action_unit = order[step % len(order)]
@@ -158,7 +159,7 @@ def schedule_events(
         turn = step if len(order) % 2 else step + step // 2
         kind = "micro" if turn % 2 == 0 or action_unit == 45 else "macro"
         step += 1
-        left = seconds - 0.05 - time
+        left = seconds - 0.05 - lead - time
         duration = rng.uniform(*(MICRO_SECONDS if kind == "micro" else MACRO_SECONDS))
         if kind == "macro" and duration > left:
             if left >= MACRO_SECONDS[0]:
@@ -474,10 +475,11 @@ def schedules(
     fps: float,
     gaps: tuple[float, float],
     label_blinks: bool,
+    lead: float = 0.0,
 ) -> dict[str, list[Event]]:
     """Each clip's labelled schedule (blinks in it only when ``label_blinks``)."""
     found = {
-        clip.video_id: schedule_events(num_frames, fps, clip.seed, tuple(gaps), label_blinks)
+        clip.video_id: schedule_events(num_frames, fps, clip.seed, tuple(gaps), label_blinks, lead)
         for clip in clips
     }
     if not all(found.values()):
@@ -616,7 +618,10 @@ def make_demo(
     distractors = resolve_distractors(distractors, participants)
     if label_blinks is None:
         label_blinks = distractors is None or not distractors.blinks
-    events = schedules(clips, num_frames, fps, gaps, label_blinks)
+    # Real long videos rarely open or close on an expression: with distractors, neutral face
+    # of at least the shortest gap more at both ends.
+    lead = gaps[0] if distractors else 0.0
+    events = schedules(clips, num_frames, fps, gaps, label_blinks, lead)
     detector = LandmarkDetector()
     photo_face, _ = demo_face(frame_size, detector)
     faces = {p: participant_face(photo_face, p, detector) for p in range(participants)}

@@ -8,9 +8,9 @@ spotters can be scored on them. Per clip, all drawn from one seed:
   during expressions); ``size`` is the lid closure (1 = closed);
 - ``head_drift``: the whole clip, a slow sway of a few pixels and about a degree over seconds;
   ``size`` is the furthest any face landmark moves from its rest position, in pixels;
-- ``head_turn``: a quick move of the head to a new pose in 0.3-1 s, a few times a minute, in the
-  neutral stretches between the labelled expressions (so that no expression's interval is
-  ambiguous); ``size`` is the furthest any face landmark moves during the turn, in pixels;
+- ``head_turn``: a quick move of the head to a new pose in 0.3-1 s, a few times a minute (at
+  least once per clip), in the neutral stretches between the labelled expressions (so that no
+  expression's interval is ambiguous); ``size`` is the furthest any face landmark moves during the turn, in pixels;
 - ``noise``: the whole clip, Gaussian sensor noise; ``size`` is its standard deviation in grey
   levels;
 - ``flicker``: the whole clip, global brightness wobble; ``size`` is its largest relative
@@ -182,7 +182,9 @@ def _head_track(rng, num_frames, fps, landmarks, frame_size, expressions, turns_
     angle = _sway(rng, num_frames, fps, DRIFT_DEGREES)
     drift = _largest_move(landmarks, centre, shift, angle)
     events = [Distractor("head_drift", 0, num_frames - 1, round(drift, 2))]
-    count = int(round(turns_per_minute * num_frames / fps / 60.0))
+    # At least one turn per clip (where there is room), so every clip shows head motion.
+    count = max(1, int(round(turns_per_minute * num_frames / fps / 60.0)))
+    count = count if turns_per_minute > 0 else 0
     reach = np.array([TURN_SHIFT * frame_size, 0.5 * TURN_SHIFT * frame_size, TURN_DEGREES])
     pose = np.zeros(3)
     for onset, offset in _turn_times(rng, num_frames, fps, expressions, count):
