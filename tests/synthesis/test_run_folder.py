@@ -7,6 +7,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,3 +175,27 @@ def test_bad_annotations_stop_the_run_before_any_frame(
     assert f"mesynth: error: {annotations}" in result.stderr
     assert message in result.stderr
     assert not out.exists()  # refused in the plan: no frame, no manifest
+
+
+def test_without_output_dir_the_same_command_resumes_the_same_folder(
+    tiny_ckpt, reference_image, tmp_path
+) -> None:
+    source = make_samm(tmp_path / "samm", {"006_1": 2})
+    line = [
+        f"ckpt={tiny_ckpt}",
+        f"source={source}",
+        f"reference.path={reference_image}",
+        "crop=none",
+        f"paths.root_dir={tmp_path}",
+        "num_workers=0",
+    ]
+    first = run(compose_infer(line, tmp_path / "hydra-1"))
+    folder = Path(first["output_dir"])
+    assert folder.parent == tmp_path / "outputs" / "synth" and folder.name.startswith("samm-")
+    assert first["videos_made"] == ["006_1"]
+    # Another day, another Hydra folder, other speed settings: the same output folder.
+    again = run(compose_infer([*line, "num_workers=1"], tmp_path / "hydra-2"))
+    assert again["output_dir"] == str(folder) and again["videos_skipped"] == ["006_1"]
+    # Other frames (another reference domain) go to another folder.
+    other = run(compose_infer([*line, "reference.domain=1"], tmp_path / "hydra-3"))
+    assert other["output_dir"] != str(folder) and other["videos_made"] == ["006_1"]

@@ -17,9 +17,12 @@ Alongside the frames the run writes ``references.csv``, ``crops/<video>.json`` a
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 import warnings
+from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -56,6 +59,47 @@ def writer_settings(cfg: DictConfig) -> dict[str, dict]:
         preview.pop("kind", None)
         writers["mp4"] = preview
     return writers
+
+
+# The settings that decide which frames a run makes and how they are named: the same values
+# give the same default output folder.
+FOLDER_SETTINGS = (
+    "source",
+    "layout",
+    "on_bad_frame",
+    "videos",
+    "max_frames",
+    "ckpt",
+    "wing",
+    "img_size",
+    "reference",
+    "reference_crop",
+    "crop",
+    "crop_options",
+    "faces",
+    "video_name",
+    "fps",
+    "writer",
+    "preview",
+)
+
+
+def output_folder(cfg: DictConfig) -> Path:
+    """``output_dir``, or the folder its inputs give when it is null (see conf/infer.yaml)."""
+    if cfg.output_dir is not None:
+        return Path(str(cfg.output_dir))
+    settings = {key: to_plain(cfg.get(key)) for key in FOLDER_SETTINGS}
+    for key in ("source", "ckpt", "wing"):
+        if settings[key] is not None:
+            settings[key] = str(Path(str(settings[key])).resolve())
+    if isinstance(settings["crop_options"], dict):
+        settings["crop_options"].pop("progress", None)
+    if cfg.ckpt is None:  # random networks: their shapes and seed decide the frames too
+        settings.update(net=to_plain(cfg.net), seed=int(cfg.seed))
+    text = json.dumps(settings, sort_keys=True, default=str)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    name = Path(str(cfg.source)).name or "source"
+    return Path(str(cfg.output_root)) / f"{name}-{digest}"
 
 
 def speed_settings(cfg: DictConfig, device_type: str) -> tuple[int, bool]:
@@ -95,7 +139,7 @@ def make_trainer(cfg: DictConfig, callbacks: list):
         enable_checkpointing=False,
         use_distributed_sampler=False,  # contiguous shards are cut by SynthesisData itself
         inference_mode=True,
-        default_root_dir=str(cfg.output_dir),
+        default_root_dir=str(output_folder(cfg)),
         callbacks=callbacks,
         **to_plain(cfg.trainer),
     )
@@ -151,7 +195,7 @@ def run(cfg: DictConfig) -> dict | None:
     from mesynth.faces.landmarks import LazyDetector
 
     started = time.perf_counter()
-    output = SynthesisOutput(cfg.output_dir)
+    output = SynthesisOutput(output_folder(cfg))
     writers = writer_settings(cfg)
     sources = open_videos(cfg)
     previous = output.read_manifest()
