@@ -535,7 +535,8 @@ def test_report_and_tables_from_an_outcome(tmp_path):
         "spotting_predictions_preservation",
     }  # fmt: skip
     predictions = results.tables["spotting_predictions_original"]
-    assert list(predictions.columns) == ["vid", "pred_onset", "pred_offset", "type"]
+    assert list(predictions.columns) == ["vid", "pred_onset", "pred_offset", "type", "score"]
+    assert (predictions["score"] == 1.0).all()  # the stand-in spotter's confidence
     assert set(predictions["type"]) == {"me", "mae"}
     assert results.summary["conditions"]["original"]["overall"]["f1"] == 1.0
     assert results.summary["untrained_synthesis"] == ["fixed"]
@@ -635,7 +636,8 @@ def test_task_spotting_runs_through_hydra_on_generated_clips(clips, tmp_path):
 
     arms = [
         "original", "original+synthetic[copy]", "synthetic[copy]", "preservation[copy]",
-        "original+synthetic[frozen]", "synthetic[frozen]", "preservation[frozen]",
+        "frozen[copy]", "original+synthetic[frozen]", "synthetic[frozen]",
+        "preservation[frozen]", "frozen[frozen]",
     ]  # fmt: skip
     written = sorted(p.name for p in out.iterdir())
     assert written == sorted(
@@ -645,8 +647,12 @@ def test_task_spotting_runs_through_hydra_on_generated_clips(clips, tmp_path):
     assert not (out / "wandb").exists()  # logger=none logs nothing
     folds = pd.read_csv(out / "spotting_folds.csv", dtype={"held_out": str})
     assert sorted(set(folds["held_out"])) == ["900", "901", "902"]
-    # 3 folds x (5 trained arms + 2 preservation arms on 2 sides) x 3 types.
-    assert len(folds) == 3 * 9 * 3
+    # 3 folds x (7 trained arms + 2 preservation arms on 2 sides) x 3 types.
+    assert len(folds) == 3 * 11 * 3
+    # flow_peaks' calibration of every fold is recorded next to its counts.
+    fitted = folds[folds["label"] == "original"]
+    assert fitted["p"].notna().all() and fitted["extent"].notna().all()
+    assert len(summary_json["spotting"]["fits"]) == 3 * 9
     summary = pd.read_csv(out / "spotting_summary.csv")
     overall = summary[summary["type"] == "overall"].set_index("label")
     assert overall.index.tolist() == arms
@@ -657,6 +663,9 @@ def test_task_spotting_runs_through_hydra_on_generated_clips(clips, tmp_path):
     assert overall.loc["preservation[copy]", "f1"] >= 0.8
     assert overall.loc["preservation[frozen]", "f1"] == 0.0
     assert overall.loc["preservation[frozen]", "f1_diff"] == -original_f1
+    # The frozen controls: calibrated on motionless videos, flow_peaks learns nothing.
+    assert overall.loc["frozen[copy]", "f1"] == 0.0 == overall.loc["frozen[frozen]", "f1"]
+    assert overall.loc["synthetic[frozen]", "f1"] == 0.0
     # Each synthetic video stands next to its own original, so the reference of preservation
     # is exactly the original condition's score.
     assert (
@@ -732,8 +741,8 @@ def test_no_held_out_video_reaches_training_through_the_whole_experiment(
     cfg = _compose([*_overrides(clips, out, "spotter=flow_peaks"), sets, "spotting.seed=5"])
     run(cfg)
 
-    # 3 folds x (original + 2 sets x (original+synthetic, synthetic)).
-    assert len(fitted) == 15
+    # 3 folds x (original + 2 sets x (original+synthetic, synthetic, frozen)).
+    assert len(fitted) == 21
     held_out_by_seed = {5: "900", 6: "901", 7: "902"}
     for seed, videos in fitted:
         held_out = held_out_by_seed[seed]
@@ -748,7 +757,8 @@ def test_no_held_out_video_reaches_training_through_the_whole_experiment(
     summary = pd.read_csv(out / "spotting_summary.csv")
     assert list(dict.fromkeys(summary["label"])) == [
         "original", "original+synthetic[copy]", "synthetic[copy]", "preservation[copy]",
-        "original+synthetic[lost]", "synthetic[lost]", "preservation[lost]",
+        "frozen[copy]", "original+synthetic[lost]", "synthetic[lost]", "preservation[lost]",
+        "frozen[lost]",
     ]  # fmt: skip
 
 
@@ -808,7 +818,7 @@ def test_the_documented_command_line_works(clips, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["task"] == "spotting" and summary["spotting"]["spotter"] == "flow_peaks"
     assert set(summary["spotting"]["conditions"]) == {
-        "original", "original+synthetic", "synthetic", "preservation",
+        "original", "original+synthetic", "synthetic", "preservation", "frozen",
     }  # fmt: skip
     assert (out / "spotting_predictions_original.csv").is_file()
     assert "Spotter `flow_peaks`" in (out / "report.md").read_text()

@@ -12,6 +12,7 @@ everything to the configured logger.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -62,15 +63,30 @@ def run(cfg: DictConfig) -> dict:
         raise EvaluationInputError(
             f"task={task!r} is not one of {sorted(known)}; e.g. task=spotting"
         )
+    missing = [p for p in (ctx.output_dir, *ctx.output_dir.parents) if not p.exists()]
     ctx.output_dir.mkdir(parents=True, exist_ok=True)
     for marker in ("summary.json", "report.md"):
         # A finished run's markers must not survive into a run that fails half-way.
         (ctx.output_dir / marker).unlink(missing_ok=True)
     notes: list[str] = []
-    for name in known[task]:
-        if wanted(REGISTRY[name], ctx, notes):
-            ctx.results[name] = REGISTRY[name].run(ctx)
-    return record(ctx, task, notes)
+    try:
+        for name in known[task]:
+            if wanted(REGISTRY[name], ctx, notes):
+                ctx.results[name] = REGISTRY[name].run(ctx)
+        return record(ctx, task, notes)
+    except BaseException:
+        if missing:  # a refused run leaves no empty output_dir (nor folders above it) behind
+            remove_if_empty(missing[-1])
+        raise
+
+
+def remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` and its subfolders when none of them holds a file."""
+    if any(path.is_file() or path.is_symlink() for path in folder.rglob("*")):
+        return
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        path.rmdir()
+    folder.rmdir()
 
 
 def record(ctx: Context, task: str, notes: list[str]) -> dict:

@@ -23,14 +23,37 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from mesynth.evaluation.common import EvaluationInputError, choose_videos
-from mesynth.spotting.data import SpottingInputs, VideoEntry, load_inputs
-from mesynth.spotting.folds import PRESERVATION, FoldOutcome, run_folds
-from mesynth.spotting.outputs import FOLDS_TABLE, PREDICTIONS_PREFIX, SUMMARY_TABLE
+from mesynth.spotting.data import SpottingInputs, VideoEntry, frozen_entries, load_inputs
+from mesynth.spotting.folds import (
+    FROZEN,
+    P_STEPS,
+    PRESERVATION,
+    FoldOutcome,
+    frozen_set,
+    run_folds,
+)
+from mesynth.spotting.outputs import F1_BY_P_TABLE, FOLDS_TABLE, PREDICTIONS_PREFIX, SUMMARY_TABLE
+from mesynth.spotting.presets import Preset, apply_preset
 from mesynth.spotting.scoring import MATCHINGS, predictions_table
-from mesynth.spotting.summary import SAME_SPOTTER_ON_ORIGINALS, fold_table, summary_table
+from mesynth.spotting.summary import (
+    SAME_SPOTTER_ON_ORIGINALS,
+    TYPES,
+    f1_by_p,
+    fold_table,
+    summary_table,
+)
 from mesynth.spotting.types import SpottingVideo
 
 log = logging.getLogger(__name__)
+
+# Published overall F1 on the full datasets, with their protocol (MEGC2020: IoU >= 0.5, counts
+# pooled over all videos, leave-one-subject-out for SOFTNet).
+PUBLISHED = (
+    ("MEGC2020 baseline (MDMD, He et al. 2020)", 0.0445, 0.0376,
+     "training-free; k 80/260 (SAMM-LV), 12/39 (CAS(ME)^2); p = 0.01; MEGC length filters"),
+    ("SOFTNet (Liong et al. 2021)", 0.1881, 0.2022,
+     "trained per leave-one-subject-out fold on the real videos; p = 0.55"),
+)  # fmt: skip
 
 
 @dataclass
@@ -52,6 +75,15 @@ def _build_spotter(node: DictConfig, seed: int):
     from mesynth.spotting.spotters import build_spotter
 
     return build_spotter(node, seed)
+
+
+def _training_free(node: DictConfig | None) -> bool:
+    """Whether the configured spotter learns nothing but a threshold (flow_peaks)."""
+    from mesynth.spotting.spotters import SPOTTERS, build_spotter
+
+    if node is None or node.get("name") not in SPOTTERS:
+        return False
+    return bool(getattr(build_spotter(node, 0), "training_free", False))
 
 
 def _spotter_name(node: DictConfig) -> str:
@@ -78,7 +110,10 @@ def spotting_videos(
     fps_of = {entry.video_id: entry.source.fps for entry in inputs.originals}
     entries: list[VideoEntry] = [*inputs.originals]
     jobs = [FeatureJob(e.name, e.source, e.crop, e.source.fps) for e in inputs.originals]
-    for set_name, videos in inputs.synthetic.items():
+    sets = dict(inputs.synthetic)
+    if FROZEN in spotting.conditions:
+        sets |= {frozen_set(name): frozen_entries(v) for name, v in inputs.synthetic.items()}
+    for set_name, videos in sets.items():
         entries.extend(videos)
         # Job names must differ: synthetic videos may be named like their originals.
         jobs.extend(
@@ -107,7 +142,7 @@ def spotting_videos(
     originals = made[: len(inputs.originals)]
     synthetic: dict[str, list[SpottingVideo]] = {}
     position = len(inputs.originals)
-    for set_name, videos in inputs.synthetic.items():
+    for set_name, videos in sets.items():
         synthetic[set_name] = made[position : position + len(videos)]
         position += len(videos)
     return originals, synthetic
@@ -140,6 +175,7 @@ def _check_settings(cfg: DictConfig) -> None:
 def evaluate(cfg: DictConfig) -> SpottingResults:
     """Run the experiment; figures are written under ``<output_dir>/figures``."""
     _check_settings(cfg)
+    preset = apply_preset(cfg)
     spotting = cfg.spotting
     spotter_node = cfg.get("spotter")
     if spotter_node is None:
@@ -168,14 +204,17 @@ def evaluate(cfg: DictConfig) -> SpottingResults:
         matching=str(spotting.matching),
         curve_videos=chosen_curves,
         progress=bool(spotting.progress),
+        lengths=preset.lengths if preset else None,
     )
-    return assemble(cfg, inputs, outcome)
+    return assemble(cfg, inputs, outcome, preset)
 
 
-def assemble(cfg: DictConfig, inputs: SpottingInputs, outcome: FoldOutcome) -> SpottingResults:
+def assemble(
+    cfg: DictConfig, inputs: SpottingInputs, outcome: FoldOutcome, preset: Preset | None = None
+) -> SpottingResults:
     """Tables, summary entries, figures and the report section from the folds' outcome."""
     spotting = cfg.spotting
-    folds = fold_table(outcome.counts)
+    folds = fold_table(outcome.counts, outcome.fits)
     summary = summary_table(
         folds,
         outcome.arms,
@@ -183,9 +222,12 @@ def assemble(cfg: DictConfig, inputs: SpottingInputs, outcome: FoldOutcome) -> S
         confidence=float(spotting.bootstrap.confidence),
         seed=int(spotting.bootstrap.seed),
     )
+    by_p = f1_by_p(outcome.sweep)
     tables = {FOLDS_TABLE: folds, SUMMARY_TABLE: summary}
+    if not by_p.empty:
+        tables[F1_BY_P_TABLE] = by_p
     for label, predictions in outcome.predictions.items():
-        tables[predictions_name(label)] = predictions_table(predictions)
+        tables[predictions_name(label)] = predictions_table(predictions, with_score=True)
 
     figures: dict[str, Path] = {}
     if spotting.figures.enabled:
@@ -193,12 +235,20 @@ def assemble(cfg: DictConfig, inputs: SpottingInputs, outcome: FoldOutcome) -> S
 
         figure_dir = Path(str(cfg.output_dir)) / "figures"
         dpi = int(spotting.figures.dpi)
+        confidence = float(spotting.bootstrap.confidence)
         figures["spotting_f1"] = plots.f1_by_condition(
-            summary, figure_dir / "spotting_f1_by_condition.png", dpi
+            summary, figure_dir / "spotting_f1_by_condition.png", dpi, confidence
         )
         if outcome.curves:
             figures["spotting_curves"] = plots.score_curves(
-                outcome.curves, figure_dir / "spotting_score_curves.png", dpi
+                outcome.curves,
+                figure_dir / "spotting_score_curves.png",
+                dpi,
+                float(spotting.iou),
+            )
+        if not by_p.empty:
+            figures["spotting_f1_by_p"] = plots.f1_against_p(
+                by_p, figure_dir / "spotting_f1_by_p.png", dpi
             )
 
     untrained = sorted(name for name, flag in inputs.untrained.items() if flag)
@@ -218,6 +268,16 @@ def assemble(cfg: DictConfig, inputs: SpottingInputs, outcome: FoldOutcome) -> S
         "synthetic_sets": {name: len(videos) for name, videos in inputs.synthetic.items()},
         "untrained_synthesis": untrained,
         "annotations": str(inputs.annotations),
+        "n_gt": inputs.n_gt(),
+        "preset": preset.name if preset else None,
+        "known_totals": preset.known_totals if preset else None,
+        "left_out_videos": inputs.coverage.left_out if inputs.coverage else [],
+        "fits": _records(outcome.fits),
+        "f1_by_p": {
+            label: {kind: rows[rows["type"] == kind]["f1"].tolist() for kind in TYPES}
+            for label, rows in by_p.groupby("label", sort=False)
+        },
+        "p_steps": list(P_STEPS),
         "conditions": {
             label: {
                 row["type"]: {
@@ -241,8 +301,82 @@ def assemble(cfg: DictConfig, inputs: SpottingInputs, outcome: FoldOutcome) -> S
             for label, rows in summary.groupby("label", sort=False)
         },
     }
-    report = render_section(cfg, inputs, outcome, summary, figures, untrained)
+    report = render_section(cfg, inputs, outcome, summary, figures, untrained, preset)
     return SpottingResults(tables, entries, figures, report)
+
+
+def published_lines(summary: pd.DataFrame, preset: Preset | None = None) -> list[str]:
+    """Published overall F1 on SAMM-LV and CAS(ME)^2 next to this run's ``original``."""
+    ours = summary[(summary["label"] == "original") & (summary["type"] == "overall")]
+    f1 = f"{float(ours['f1'].iloc[0]):.4f}" if len(ours) else "n/a"
+    columns = {"samm_lv": f"{f1} | ", "casme2": f" | {f1}"}
+    this_run = columns.get(preset.name if preset else "", f"{f1} on this dataset | ")
+    return [
+        "Published overall F1 (full datasets, MEGC2020 protocol: IoU >= 0.5, counts pooled over "
+        "all videos) next to this run's `original` condition, which is comparable only on the "
+        "same dataset, spotter and protocol:",
+        "",
+        "| method | SAMM-LV | CAS(ME)^2 | protocol |",
+        "| --- | ---: | ---: | --- |",
+        *[f"| {name} | {samm:.4f} | {casme:.4f} | {how} |" for name, samm, casme, how in PUBLISHED],
+        f"| this run, `original` | {this_run} | leave-one-subject-out as above |",
+        "",
+    ]
+
+
+def ground_truth_line(inputs: SpottingInputs, preset: Preset | None) -> str:
+    """Ground-truth events per type, next to the dataset's known totals under a preset."""
+    counts = inputs.n_gt()
+    if preset is None:
+        return "Ground truth scored: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + "."
+    parts = [
+        f"{kind} {counts[kind]} of {preset.known_totals[kind]}"
+        + ("" if counts[kind] == preset.known_totals[kind] else " (**differs**)")
+        for kind in counts
+    ]
+    return (
+        f"Ground truth scored against {preset.dataset}'s known totals (as MEGC2020 counts them): "
+        + ", ".join(parts)
+        + f". Preset `{preset.name}`: intervals kept only within the MEGC2020 baseline's lengths "
+        + ", ".join(
+            f"{kind} {low}-{high if high is not None else 'any'} frames"
+            for kind, (low, high) in preset.lengths.items()
+        )
+        + "."
+    )
+
+
+def _records(table: pd.DataFrame) -> list[dict]:
+    """Rows as plain dicts for summary.json (NaN as null)."""
+    if table.empty:
+        return []
+    return [
+        {key: (None if isinstance(v, float) and math.isnan(v) else v) for key, v in row.items()}
+        for row in table.to_dict("records")
+    ]
+
+
+def fit_lines(fits: pd.DataFrame) -> list[str]:
+    """What the spotters chose in ``fit``, per arm: the range of ``p`` and ``extent`` over the
+    folds, how many fits landed on a grid edge or learnt nothing."""
+    if fits.empty or "p" not in fits:
+        return []
+    lines = ["Calibrated per fold (`p`, `extent` in `spotting_folds.csv` and `summary.json`):", ""]
+    for label, rows in fits.groupby("label", sort=False):
+        edge = int((rows["grid_edge"].astype(str) != "").sum()) if "grid_edge" in rows else 0
+        nothing = int(rows["learnt_nothing"].sum()) if "learnt_nothing" in rows else 0
+        text = (
+            f"- `{label}`: p {rows['p'].min():g}-{rows['p'].max():g}, extent "
+            f"{rows['extent'].min():g}-{rows['extent'].max():g} over {len(rows)} fold(s)"
+        )
+        if edge:
+            text += (
+                f"; **{edge} on the edge of the grid** (widen `spotter.peaks.p_grid`/`extent_grid`)"
+            )
+        if nothing:
+            text += f"; {nothing} found no training event and predict nothing"
+        lines.append(text)
+    return [*lines, ""]
 
 
 def _interval(low: float, high: float) -> str:
@@ -259,6 +393,7 @@ def render_section(
     summary: pd.DataFrame,
     figures: dict[str, Path],
     untrained: list[str],
+    preset: Preset | None = None,
 ) -> str:
     """The spotting section of ``report.md`` (figure links relative to ``output_dir``)."""
     spotting = cfg.spotting
@@ -283,6 +418,8 @@ def render_section(
         f"{confidence}% bootstrap over subjects ({int(spotting.bootstrap.n_resamples)} "
         f"resamples, seed {int(spotting.bootstrap.seed)}); the difference is paired.",
         "",
+        ground_truth_line(inputs, preset),
+        "",
         "| condition | type | predictions | TP | ground truth | precision | recall | F1 "
         f"[{confidence}% CI] | F1 - reference [{confidence}% CI] |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
@@ -291,6 +428,8 @@ def render_section(
         label = row["label"]
         if row["condition"] == PRESERVATION:
             label = f"{label} (tested on synthetic)"
+        elif row["condition"] == FROZEN:
+            label = f"{label} (control: frozen frames)"
         reference = (
             ""
             if row["label"] == "original"
@@ -305,13 +444,30 @@ def render_section(
         "",
         "Reference: `original` for the training conditions; for `preservation` (the "
         f"original-trained spotter on the held-out participants' synthetic videos), the "
-        f"{SAME_SPOTTER_ON_ORIGINALS} those videos were made from.",
+        f"{SAME_SPOTTER_ON_ORIGINALS} those videos were made from. `frozen` is the control: "
+        "trained on the synthetic videos with every frame replaced by the video's first (labels "
+        "kept, motion gone); a spotter that learns from motion scores 0 or far below `original` "
+        "there, and one that does not is fooling itself.",
         "",
         f"Per fold: `{FOLDS_TABLE}.csv`; summary: `{SUMMARY_TABLE}.csv`; predictions of every "
         f"condition (MEGC CSV): `{PREDICTIONS_PREFIX}<condition>.csv`.",
     ]
+    lines += ["", *fit_lines(outcome.fits)]
+    if _training_free(cfg.get("spotter")):
+        lines += [
+            f"**`{_spotter_name(cfg.get('spotter'))}` is training-free**: its `fit` only "
+            "calibrates a threshold, so it measures whether synthesis preserved the motion "
+            "(`preservation`), not whether synthetic data helps a spotter learn; for that, use "
+            "a trained spotter (`spotter=softnet`).",
+            "",
+        ]
     output_dir = Path(str(cfg.output_dir))
-    for key, title in (("spotting_f1", "F1 by condition"), ("spotting_curves", "Score curves")):
+    lines += published_lines(summary, preset)
+    for key, title in (
+        ("spotting_f1", "F1 by condition"),
+        ("spotting_curves", "Score curves"),
+        ("spotting_f1_by_p", "F1 against p"),
+    ):
         if key in figures:
             lines += ["", f"![{title}]({figures[key].relative_to(output_dir).as_posix()})"]
     if inputs.notes:

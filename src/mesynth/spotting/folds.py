@@ -8,7 +8,10 @@ participant's original videos:
 - ``original+synthetic``: those plus the training participants' synthetic videos of one set;
 - ``synthetic``: the training participants' synthetic videos of one set only;
 - ``preservation``: the ``original`` spotter tested on the held-out participant's synthetic
-  videos, next to its score on the originals they were made from (``test_side``).
+  videos, next to its score on the originals they were made from (``test_side``);
+- ``frozen``: the control: trained like ``synthetic`` on the set's videos with every frame
+  replaced by the video's first (no motion, the labels kept); a spotter that learns from motion
+  must score 0 or far below ``original`` here.
 
 Nothing of the held-out participant ever reaches ``fit``: :func:`training_videos` selects by
 participant and checks its own result.
@@ -35,7 +38,16 @@ ORIGINAL = "original"
 ORIGINAL_PLUS_SYNTHETIC = "original+synthetic"
 SYNTHETIC = "synthetic"
 PRESERVATION = "preservation"
-CONDITIONS = (ORIGINAL, ORIGINAL_PLUS_SYNTHETIC, SYNTHETIC, PRESERVATION)
+FROZEN = "frozen"
+CONDITIONS = (ORIGINAL, ORIGINAL_PLUS_SYNTHETIC, SYNTHETIC, PRESERVATION, FROZEN)
+FROZEN_SUFFIX = ":frozen"  # ':' is never part of a set name
+
+
+def frozen_set(name: str) -> str:
+    """Key of a set's frozen control videos in the ``synthetic`` mapping."""
+    return name + FROZEN_SUFFIX
+
+
 # The per-video count rows every fold produces.
 VIDEO_COLUMNS = (
     "fold",
@@ -48,6 +60,11 @@ VIDEO_COLUMNS = (
     "type",
     *COUNT_COLUMNS,
 )
+
+
+# Thresholds p of the F1-against-p curves: 0, 0.05, ..., 0.95.
+P_STEPS = tuple(round(0.05 * step, 2) for step in range(20))
+SWEEP_COLUMNS = ("fold", "held_out", "label", "p", "type", *COUNT_COLUMNS)
 
 
 class LeakError(RuntimeError):
@@ -105,6 +122,9 @@ def training_videos(
     own = [v for v in originals if v.participant != fold.held_out]
     if arm.condition in (ORIGINAL, PRESERVATION):
         chosen = own
+    elif arm.condition == FROZEN:
+        frozen = synthetic[frozen_set(arm.synthetic_set)]
+        chosen = [v for v in frozen if v.participant != fold.held_out]
     else:
         made = [v for v in synthetic[arm.synthetic_set] if v.participant != fold.held_out]
         chosen = own + made if arm.condition == ORIGINAL_PLUS_SYNTHETIC else made
@@ -120,6 +140,12 @@ def training_videos(
     return chosen
 
 
+def _predict(spotter: Spotter, video: SpottingVideo, settings: dict) -> list[Prediction]:
+    from mesynth.spotting.presets import within_lengths
+
+    return within_lengths(spotter.predict(video), settings["lengths"])
+
+
 def _rekeyed(predictions: Iterable[Prediction], video: str) -> list[Prediction]:
     return [p if p.video == video else dataclasses.replace(p, video=video) for p in predictions]
 
@@ -132,7 +158,8 @@ def _count_rows(
         counts = match_counts(
             [p.interval for p in predictions if p.kind == kind],
             [e for e in video.events if e.kind == kind],
-            **settings,
+            iou_threshold=settings["iou_threshold"],
+            matching=settings["matching"],
         )
         rows.append(
             {
@@ -154,6 +181,10 @@ class FoldOutcome:
     arms: list[Arm]
     folds: list[Fold]
     curves: dict[str, dict] = field(default_factory=dict)  # video id -> curve data
+    # What each fold's spotter chose in fit (flow_peaks: p, extent, ...), by fold and arm label.
+    fits: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Per fold, label, p of P_STEPS and type: counts with the fitted spotter's p replaced.
+    sweep: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SWEEP_COLUMNS))
 
 
 def run_folds(
@@ -161,26 +192,30 @@ def run_folds(
     synthetic: dict[str, Sequence[SpottingVideo]],
     make_spotter: Callable[[int], Spotter],
     *,
-    conditions: Sequence[str] = CONDITIONS,
+    conditions: Sequence[str] = CONDITIONS[:4],
     seed: int = 0,
     iou_threshold: float = 0.5,
     matching: str = "megc",
     curve_videos: Iterable[str] = (),
     progress: bool = True,
+    lengths: dict[str, tuple[int, int | None]] | None = None,
 ) -> FoldOutcome:
     """Fit and test every arm on every leave-one-subject-out fold.
 
     ``make_spotter(seed)`` returns a fresh, unfitted spotter; each fold uses ``seed + fold``
-    for all its arms, so conditions differ only in their training videos.
+    for all its arms, so conditions differ only in their training videos. ``lengths``: per type
+    the (shortest, longest) interval kept (a preset's MEGC filters); None keeps all.
     """
-    settings = {"iou_threshold": iou_threshold, "matching": matching}
+    settings = {"iou_threshold": iou_threshold, "matching": matching, "lengths": lengths}
     folds = make_folds(v.participant for v in originals)
-    arms = make_arms(conditions, list(synthetic))
+    arms = make_arms(conditions, [n for n in synthetic if not n.endswith(FROZEN_SUFFIX)])
     fitted_arms = [arm for arm in arms if arm.condition != PRESERVATION]
     curve_videos = set(curve_videos)
     rows: list[dict] = []
     predictions: dict[str, list[Prediction]] = {arm.label: [] for arm in arms}
     curves: dict[str, dict] = {}
+    fits: list[dict] = []
+    sweep: list[dict] = []
     bar = tqdm(
         total=len(folds) * len(fitted_arms),
         desc="spotting folds",
@@ -194,6 +229,7 @@ def run_folds(
             bar.set_postfix_str(f"{fold.held_out} {arm.label}")
             spotter = make_spotter(seed + fold.index)
             spotter.fit(training_videos(arm, fold, originals, synthetic))
+            fits.extend(_fit_rows(spotter, fold, arm, arms))
             base = {
                 "fold": fold.index,
                 "held_out": fold.held_out,
@@ -203,7 +239,7 @@ def run_folds(
                 "test_side": ORIGINAL,
             }
             for video in tests:
-                found = _rekeyed(spotter.predict(video), video.video_id)
+                found = _rekeyed(_predict(spotter, video, settings), video.video_id)
                 predictions[arm.label].extend(found)
                 rows.extend(_count_rows(base, video, video.video_id, found, settings))
                 if arm.condition == ORIGINAL:
@@ -213,9 +249,21 @@ def run_folds(
                         video.video_id,
                         {"video": video, "scores": {}, "predictions": {}},
                     )
-                    curve["scores"][arm.label] = np.asarray(spotter.frame_scores(video))
+                    scores = np.asarray(spotter.frame_scores(video))
+                    curve["scores"][arm.label] = scores
                     curve["predictions"][arm.label] = found
+                    curve.setdefault("thresholds", {})[arm.label] = _threshold(spotter, scores)
+            sweep.extend(_p_sweep(spotter, tests, {**base, "p": 0.0}, settings))
             if arm.condition == ORIGINAL:
+                for other in arms:
+                    if other.condition == PRESERVATION:
+                        made = [
+                            v
+                            for v in synthetic[other.synthetic_set]
+                            if v.participant == fold.held_out
+                        ]
+                        preserved = {**base, "label": other.label, "condition": PRESERVATION}
+                        sweep.extend(_p_sweep(spotter, made, {**preserved, "p": 0.0}, settings))
                 _preservation(
                     fold,
                     arms,
@@ -230,7 +278,53 @@ def run_folds(
             bar.update()
     bar.close()
     counts = pd.DataFrame(rows, columns=list(VIDEO_COLUMNS))
-    return FoldOutcome(counts, predictions, arms, folds, curves)
+    sweep_table = pd.DataFrame(sweep, columns=list(SWEEP_COLUMNS))
+    return FoldOutcome(counts, predictions, arms, folds, curves, pd.DataFrame(fits), sweep_table)
+
+
+def _threshold(spotter: Spotter, scores: np.ndarray) -> float | None:
+    """The threshold the spotter applies to ``scores`` (``mean + p (max - mean)``), if known."""
+    from mesynth.spotting.spotters.peaks import threshold
+
+    if getattr(spotter, "learnt_nothing", False) or len(scores) == 0:
+        return None
+    p = getattr(spotter, "p", None)
+    return None if p is None else threshold(scores, float(p))
+
+
+def _p_sweep(
+    spotter: Spotter, videos: Sequence[SpottingVideo], base: dict, settings: dict
+) -> list[dict]:
+    """Counts of ``videos`` with the fitted spotter's threshold ``p`` set to each of
+    :data:`P_STEPS` (everything else as fitted); nothing for spotters without ``predict_at``."""
+    from mesynth.spotting.presets import within_lengths
+
+    predict_at = getattr(spotter, "predict_at", None)
+    if not callable(predict_at) or not videos:
+        return []
+    rows = []
+    for p in P_STEPS:
+        for video in videos:
+            found = within_lengths(predict_at(video, p), settings["lengths"])
+            for row in _count_rows({**base, "p": p}, video, video.name, found, settings):
+                rows.append({key: row[key] for key in SWEEP_COLUMNS})
+    return rows
+
+
+def _fit_rows(spotter: Spotter, fold: Fold, arm: Arm, arms: Sequence[Arm]) -> list[dict]:
+    """What ``spotter`` chose in ``fit`` (its ``fitted()``), for ``arm`` and, when it is the
+    ``original`` spotter, for the preservation arms that reuse it."""
+    fitted = getattr(spotter, "fitted", None)
+    if not callable(fitted):
+        return []
+    chosen = fitted()
+    labels = [arm.label]
+    if arm.condition == ORIGINAL:
+        labels += [other.label for other in arms if other.condition == PRESERVATION]
+    return [
+        {"fold": fold.index, "held_out": fold.held_out, "label": label, **chosen}
+        for label in labels
+    ]
 
 
 def _preservation(
@@ -260,7 +354,7 @@ def _preservation(
         for video in synthetic[arm.synthetic_set]:
             if video.participant != fold.held_out:
                 continue
-            found = _rekeyed(spotter.predict(video), video.name)
+            found = _rekeyed(_predict(spotter, video, settings), video.name)
             predictions[arm.label].extend(found)
             rows.extend(
                 _count_rows({**base, "test_side": SYNTHETIC}, video, video.name, found, settings)

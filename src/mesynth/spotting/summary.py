@@ -47,8 +47,10 @@ def _with_ratios(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def fold_table(counts: pd.DataFrame) -> pd.DataFrame:
-    """Per fold, arm, test side and type (micro, macro, overall): counts, precision, recall, F1."""
+def fold_table(counts: pd.DataFrame, fits: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per fold, arm, test side and type (micro, macro, overall): counts, precision, recall, F1,
+    then what the fold's spotter chose in ``fit`` (``fits``: one row per fold and label, e.g.
+    flow_peaks' ``p`` and ``extent``)."""
     keys = list(FOLD_KEYS)
     by_type = counts.groupby([*keys, "type"], sort=False, as_index=False)[list(COUNT_COLUMNS)].sum()
     overall = by_type.groupby(keys, sort=False, as_index=False)[list(COUNT_COLUMNS)].sum()
@@ -63,7 +65,11 @@ def fold_table(counts: pd.DataFrame) -> pd.DataFrame:
     table = table.sort_values(["_arm", "_type"], kind="stable").drop(columns=["_arm", "_type"])
     for column in COUNT_COLUMNS:
         table[column] = table[column].astype(np.int64)
-    return _with_ratios(table.reset_index(drop=True))[list(FOLD_COLUMNS)]
+    table = _with_ratios(table.reset_index(drop=True))[list(FOLD_COLUMNS)]
+    if fits is None or fits.empty:
+        return table
+    chosen = fits.drop(columns=["held_out"], errors="ignore")
+    return table.merge(chosen, on=["fold", "label"], how="left", validate="many_to_one")
 
 
 def f1_of(sums: np.ndarray) -> np.ndarray:
@@ -146,3 +152,28 @@ def summary_table(
                 }
             )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def f1_by_p(sweep: pd.DataFrame) -> pd.DataFrame:
+    """F1 against the threshold ``p``: per label, ``p`` and type (micro, macro, overall), counts
+    pooled over folds (the fitted spotters with only their ``p`` replaced)."""
+    columns = ["label", "p", "type", *COUNT_COLUMNS, *METRIC_COLUMNS]
+    if sweep.empty:
+        return pd.DataFrame(columns=columns)
+    keys = ["label", "p"]
+    by_type = sweep.groupby([*keys, "type"], sort=False, as_index=False)[list(COUNT_COLUMNS)].sum()
+    overall = by_type.groupby(keys, sort=False, as_index=False)[list(COUNT_COLUMNS)].sum()
+    overall["type"] = OVERALL
+    table = pd.concat([by_type, overall], ignore_index=True)
+    labels = {label: rank for rank, label in enumerate(dict.fromkeys(sweep["label"]))}
+    order = {kind: rank for rank, kind in enumerate(TYPES)}
+    table = table.sort_values(
+        ["label", "type", "p"],
+        key=lambda c: (
+            c.map(labels if c.name == "label" else order) if c.name in ("label", "type") else c
+        ),
+        kind="stable",
+    )
+    for column in COUNT_COLUMNS:
+        table[column] = table[column].astype(np.int64)
+    return _with_ratios(table.reset_index(drop=True))[columns]

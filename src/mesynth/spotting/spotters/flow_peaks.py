@@ -14,8 +14,13 @@ The per-frame motion score follows each region's displacement away from its neut
 
 An expression is a bump of this score as long as the expression, whatever its length, so the
 shared peak post-processing (:mod:`mesynth.spotting.spotters.peaks`) turns each into one interval
-and types it by length. ``fit`` only calibrates ``p`` and ``extent`` on the training videos
-(nothing is learnt from, or tuned on, the videos it predicts).
+and types it by length. The threshold is relative to each video's curve, so an absolute floor
+keeps flow noise from becoming expressions: an interval whose largest displacement stays below
+``motion_floor`` pixels (of the working crop) is dropped, and a video that never moves more
+yields none. ``fit`` only calibrates ``p`` and ``extent`` on the training videos (nothing is
+learnt from, or tuned on, the videos it predicts); when no setting finds a single training event
+it has learnt nothing and predicts nothing. Being training-free, it measures whether synthesis
+preserved the motion, not whether synthetic data helps a spotter learn.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class FlowPeaksSettings:
     smooth: float = 0.5
     snr: float = 5.0
     noise_floor: float = 0.01  # pixels of the working crop
+    motion_floor: float = 0.05  # pixels of the working crop; smaller displacements are noise
     rois: tuple[str, ...] | None = None
     peaks: PeakSettings = field(default_factory=PeakSettings)
 
@@ -62,6 +68,8 @@ class FlowPeaksSettings:
             problems.append(f"smooth={self.smooth} must be >= 0")
         if self.snr < 0 or self.noise_floor <= 0:
             problems.append(f"snr={self.snr} must be >= 0 and noise_floor={self.noise_floor} > 0")
+        if self.motion_floor < 0:
+            problems.append(f"motion_floor={self.motion_floor} must be >= 0")
         if self.rois is not None and not self.rois:
             problems.append("rois must name at least one region (or be null for all)")
         if problems:
@@ -96,8 +104,9 @@ def _running_median(values: np.ndarray, window: int, step: int) -> np.ndarray:
     return (1 - weight) * median[low] + weight * median[high]
 
 
-def region_displacement(features, settings: FlowPeaksSettings) -> np.ndarray:
-    """(T, R) displacement of each region from its neutral position, in the region's units."""
+def displacement_pixels(features, settings: FlowPeaksSettings) -> np.ndarray:
+    """(T, R) largest cell distance of each region from its neutral position, in pixels of the
+    working crop."""
     if features.vectors is None:
         raise ValueError(
             f"features of video {features.name} have no per-cell flow (`vectors`): they were "
@@ -115,7 +124,12 @@ def region_displacement(features, settings: FlowPeaksSettings) -> np.ndarray:
     position = np.cumsum(vectors, axis=0) / features.k
     window = int(round(settings.baseline_seconds * features.fps))
     neutral = _running_median(position, window, features.stride)
-    distance = np.linalg.norm(position - neutral, axis=-1).max(axis=-1)
+    return np.linalg.norm(position - neutral, axis=-1).max(axis=-1)
+
+
+def region_displacement(features, settings: FlowPeaksSettings) -> np.ndarray:
+    """(T, R) displacement of each region from its neutral position, in the region's units."""
+    distance = displacement_pixels(features, settings)
     noise = np.maximum(np.quantile(distance, NOISE_QUANTILE, axis=0), settings.noise_floor)
     unit = np.maximum(np.quantile(distance, SCALE_QUANTILE, axis=0), settings.snr * noise)
     return distance / unit
@@ -127,11 +141,29 @@ def motion_score(features, settings: FlowPeaksSettings) -> np.ndarray:
     return moving_average(score, max(1, int(round(settings.smooth * features.k))))
 
 
+def above_floor(
+    predictions: Sequence[Prediction], pixels: np.ndarray, frame_numbers, floor: float
+) -> list[Prediction]:
+    """The predictions whose largest displacement (``pixels``, (T,) per frame) reaches
+    ``floor``."""
+    if not predictions or floor <= 0:
+        return list(predictions)
+    numbers = np.asarray(frame_numbers)
+    kept = []
+    for prediction in predictions:
+        start = int(np.searchsorted(numbers, prediction.onset, side="left"))
+        end = int(np.searchsorted(numbers, prediction.offset, side="right"))
+        if end > start and float(pixels[start:end].max()) >= floor:
+            kept.append(prediction)
+    return kept
+
+
 class FlowPeaks:
     """Training-free spotter; ``fit`` calibrates ``p`` and ``extent`` on training videos."""
 
     name = "flow_peaks"
     needs_maps = False
+    training_free = True  # it measures preservation, not whether synthetic data helps training
 
     def __init__(self, settings: FlowPeaksSettings | None = None, seed: int = 0):
         self.settings = settings or FlowPeaksSettings()
@@ -139,7 +171,9 @@ class FlowPeaks:
         self.p = self.settings.peaks.p
         self.extent = self.settings.peaks.extent
         self.training_f1: float | None = None
+        self.learnt_nothing = False
         self._curves: dict[int, np.ndarray] = {}
+        self._pixels: dict[int, np.ndarray] = {}
 
     def fit(self, videos: Sequence[SpottingVideo]) -> None:
         peaks = self.settings.peaks
@@ -153,11 +187,15 @@ class FlowPeaks:
                 self.extent,
             )
             return
-        self._curves = {id(video): self.frame_scores(video) for video in annotated}
-        try:
-            self.p, self.extent, self.training_f1 = calibrate(annotated, self._predict, peaks)
-        finally:
-            self._curves = {}
+        self.p, self.extent, self.training_f1 = calibrate(annotated, self._predict, peaks)
+        self.learnt_nothing = self.training_f1 <= 0
+        if self.learnt_nothing:
+            log.warning(
+                "flow_peaks: no p/extent setting finds any of the %d training videos' events; "
+                "it has learnt nothing and predicts nothing",
+                len(annotated),
+            )
+            return
         log.info(
             "flow_peaks: calibrated on %d training video(s): p=%g, extent=%g (training F1 %.3f)",
             len(annotated),
@@ -165,12 +203,51 @@ class FlowPeaks:
             self.extent,
             self.training_f1,
         )
+        edges = self.grid_edges()
+        if edges:
+            log.warning(
+                "flow_peaks: the calibration landed on the edge of its grid (%s); the best "
+                "setting may lie beyond it: widen spotter.peaks.p_grid / extent_grid",
+                ", ".join(edges),
+            )
 
+    def grid_edges(self) -> list[str]:
+        """The calibrated values that sit on an end of their grid, as ``p=0.02 (lowest)``."""
+        peaks, edges = self.settings.peaks, []
+        for name, value, grid in (
+            ("p", self.p, peaks.p_grid),
+            ("extent", self.extent, peaks.extent_grid),
+        ):
+            if len(grid) > 1 and value == min(grid):
+                edges.append(f"{name}={value:g} (lowest)")
+            elif len(grid) > 1 and value == max(grid):
+                edges.append(f"{name}={value:g} (highest)")
+        return edges
+
+    def fitted(self) -> dict:
+        """What ``fit`` chose, for the fold table and the summary."""
+        calibrated = self.training_f1 is not None
+        return {
+            "p": float(self.p),
+            "extent": float(self.extent),
+            "training_f1": float(self.training_f1) if calibrated else float("nan"),
+            "grid_edge": "; ".join(self.grid_edges()) if calibrated else "",
+            "learnt_nothing": bool(self.learnt_nothing),
+        }
+
+    # Both curves are kept per video for this spotter's life (one fold and condition): the
+    # calibration grid and the F1-against-p sweep predict the same videos many times.
     def frame_scores(self, video: SpottingVideo) -> np.ndarray:
-        cached = self._curves.get(id(video))
-        if cached is not None:
-            return cached
-        return motion_score(video.features, self.settings)
+        if id(video) not in self._curves:
+            self._curves[id(video)] = motion_score(video.features, self.settings)
+        return self._curves[id(video)]
+
+    def motion_pixels(self, video: SpottingVideo) -> np.ndarray:
+        """(T,) largest region displacement per frame, pixels of the working crop."""
+        if id(video) not in self._pixels:
+            pixels = displacement_pixels(video.features, self.settings).max(axis=1)
+            self._pixels[id(video)] = pixels
+        return self._pixels[id(video)]
 
     def _predict(self, video: SpottingVideo, p: float, extent: float) -> list[Prediction]:
         peaks = self.settings.peaks
@@ -182,7 +259,17 @@ class FlowPeaks:
             distance=video.features.k,
             micro_max_seconds=peaks.micro_max_seconds,
         )
-        return suppress_overlaps(candidates, peaks.iou)
+        kept = suppress_overlaps(candidates, peaks.iou)
+        if not kept or self.settings.motion_floor <= 0:
+            return kept
+        floor = self.settings.motion_floor
+        return above_floor(kept, self.motion_pixels(video), video.features.frame_numbers, floor)
 
     def predict(self, video: SpottingVideo) -> list[Prediction]:
-        return self._predict(video, self.p, self.extent)
+        return self.predict_at(video, self.p)
+
+    def predict_at(self, video: SpottingVideo, p: float) -> list[Prediction]:
+        """Predictions with threshold ``p`` instead of the fitted one (for F1 against p)."""
+        if self.learnt_nothing:
+            return []
+        return self._predict(video, p, self.extent)
