@@ -8,7 +8,7 @@ import re
 import pytest
 from omegaconf import OmegaConf
 
-from mesynth.evaluation import run
+from mesynth.cli import evaluate as run
 from mesynth.evaluation.common import EvaluationInputError
 from mesynth.spotting.data import load_inputs
 from tests.evaluation.helpers import evaluation_config

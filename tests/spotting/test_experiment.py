@@ -641,7 +641,14 @@ def test_task_spotting_runs_through_hydra_on_generated_clips(clips, tmp_path):
     ]  # fmt: skip
     written = sorted(p.name for p in out.iterdir())
     assert written == sorted(
-        ["figures", "report.md", "spotting_folds.csv", "spotting_summary.csv", "summary.json"]
+        [
+            "figures",
+            "report.md",
+            "spotting_folds.csv",
+            "spotting_summary.csv",
+            "summary.json",
+            "spotting_f1_by_p.csv",
+        ]
         + [f"{predictions_name(arm)}.csv" for arm in arms]
     )
     assert not (out / "wandb").exists()  # logger=none logs nothing
