@@ -46,9 +46,10 @@ from mesynth.config import conf_dir
 from mesynth.faces.align import FaceNotFoundError, estimate_crop
 from mesynth.faces.crop import Crop
 from mesynth.nets import build_nets
+from mesynth.synthesis.networks import images_to_tensor
 from mesynth.synthesis.output import SynthesisOutput, VideoRecord
 from mesynth.synthesis.pipeline import make_trainer, speed_settings
-from mesynth.synthesis.plan import VideoPlan, images_to_tensor
+from mesynth.synthesis.plan import VideoPlan
 from mesynth.synthesis.predict import (
     SynthesisData,
     SynthesisModule,

@@ -113,7 +113,7 @@ def test_exact_override_line(tiny_ckpt, samm, reference_image, tmp_path, style_c
     references = pd.read_csv(out / "references.csv", dtype=str)
     assert references.to_dict("records") == [
         {"video": v, "participant": p, "reference": str(reference_image), "domain": "1"}
-        | {"strategy": "fixed"}
+        | {"strategy": "fixed", "source_video": v, "identity": "0"}
         for v, p in (("006_1", "006"), ("007_2", "007"))
     ]
 
@@ -274,7 +274,7 @@ def test_two_processes_write_the_frames_of_one(tiny_hpf_ckpt, reference_image, t
 def test_a_finished_folder_is_checked_without_loading_the_networks(
     tiny_ckpt, reference_image, tmp_path, monkeypatch
 ):
-    from mesynth.synthesis import plan
+    from mesynth.synthesis import networks
 
     source = make_samm(tmp_path / "samm", {"006_1": 2})
     out = tmp_path / "out"
@@ -284,7 +284,7 @@ def test_a_finished_folder_is_checked_without_loading_the_networks(
     def refuse(cfg):
         raise AssertionError("the networks were loaded")
 
-    monkeypatch.setattr(plan, "load_networks", refuse)
+    monkeypatch.setattr(networks, "load_networks", refuse)
     summary = run(compose_infer(line, tmp_path / "hydra"))
     assert summary["videos_skipped"] == ["006_1"] and summary["videos_made"] == []
     # A video still to make needs the networks.
@@ -375,3 +375,72 @@ def test_missing_demo_clip_says_how_to_make_it(tmp_path) -> None:
     assert cfg.source == str(tmp_path / "data" / "demo" / "frames")
     with pytest.raises(FileNotFoundError, match="make demo"):
         run(cfg)
+
+
+@pytest.mark.slow
+def test_several_identities_in_one_pass_equal_separate_runs(
+    tiny_hpf_ckpt, reference_image, tmp_path, monkeypatch
+) -> None:
+    """reference.path=[a,b]: each frame decoded, cropped and masked once, two synthetic videos
+    per source, each bit-identical to a run with its reference alone (high-pass path on)."""
+    from mesynth.synthesis import predict
+
+    source = make_samm(tmp_path / "samm", {"006_1": 3, "007_2": 1})
+    other = tmp_path / "other.png"
+    cv2.imwrite(str(other), cv2.flip(cv2.imread(str(reference_image)), 1)[:, :, ::-1].copy())
+    annotations = tmp_path / "annotations.csv"
+    annotations.write_text(
+        "video,subject,onset,apex,offset,type,action_units\n006_1,006,1,2,3,micro,12\n"
+    )
+    settings = ["num_workers=0", "batch_size=2", f"annotations={annotations}"]
+    reads = []
+    read = predict.FrameBatches.read
+    monkeypatch.setattr(
+        predict.FrameBatches, "read", lambda self, *a: reads.append(a) or read(self, *a)
+    )
+    both = tmp_path / "both"
+    line = exact_line(tiny_hpf_ckpt, source, reference_image, both) + settings
+    line += [f"reference.path=[{reference_image},{other}]"]
+    summary = run(compose_infer(line, tmp_path / "h0"))
+    names = ["006_1_0", "006_1_1", "007_2_0", "007_2_1"]
+    assert summary["videos_made"] == names and summary["frames"] == 8
+    assert sorted(reads) == [(0, 0, 2), (0, 2, 3), (1, 0, 1)]  # each source frame read once
+
+    for identity, image in enumerate((reference_image, other)):
+        alone = tmp_path / f"alone{identity}"
+        line = exact_line(tiny_hpf_ckpt, source, image, alone) + settings
+        run(compose_infer(line + [f"video_name='{{video}}_{identity}'"], tmp_path / "h1"))
+        for video in ("006_1", "007_2"):
+            name = f"{video}_{identity}"
+            files = sorted(p.name for p in (alone / name).iterdir())
+            assert sorted(p.name for p in (both / name).iterdir()) == files
+            for file in files:
+                np.testing.assert_array_equal(
+                    read_png(both / name / file), read_png(alone / name / file), err_msg=file
+                )
+    assert not np.array_equal(
+        read_png(both / "006_1_0" / "006_1_0001.png"), read_png(both / "006_1_1" / "006_1_0001.png")
+    )
+
+    manifest = json.loads((both / "manifest.json").read_text())
+    records = manifest["videos"]
+    assert list(records) == names and {r["status"] for r in records.values()} == {"done"}
+    assert [(records[n]["source_video"], Path(records[n]["reference"]).name) for n in names] == [
+        ("006_1", "reference.png"),
+        ("006_1", "other.png"),
+        ("007_2", "reference.png"),
+        ("007_2", "other.png"),
+    ]
+    assert all((both / "crops" / f"{name}.json").is_file() for name in names)
+    references = pd.read_csv(both / "references.csv", dtype=str)
+    assert references[["video", "source_video", "identity"]].values.tolist() == [
+        ["006_1_0", "006_1", "0"],
+        ["006_1_1", "006_1", "1"],
+        ["007_2_0", "007_2", "0"],
+        ["007_2_1", "007_2", "1"],
+    ]
+    carried = pd.read_csv(both / "annotations.csv", dtype=str)
+    assert carried[["video", "source_video"]].values.tolist() == [
+        ["006_1_0", "006_1"],
+        ["006_1_1", "006_1"],
+    ]

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from mesynth.faces.crop import Crop
+from mesynth.synthesis.networks import images_to_tensor
 from mesynth.synthesis.output import Manifest, SynthesisOutput, VideoRecord
-from mesynth.synthesis.plan import VideoPlan, images_to_tensor
+from mesynth.synthesis.plan import VideoPlan
 from mesynth.synthesis.predict import (
     SynthesisWriter,
     all_pieces,
@@ -19,6 +20,7 @@ from mesynth.synthesis.predict import (
     cut_videos,
     merge_segments,
     shard_pieces,
+    source_jobs,
     tensor_to_images,
 )
 
@@ -70,9 +72,9 @@ def test_tensor_conversions_round_trip() -> None:
     assert saturated[0, 0].tolist() == [[0, 0, 0], [255, 255, 255]]
 
 
-def make_video(name: str, count: int) -> VideoPlan:
-    source = SimpleNamespace(video_id=name)
-    names = [f"{name}_{i:04d}" for i in range(count)]
+def make_video(name: str, count: int, source=None) -> VideoPlan:
+    source = source or SimpleNamespace(video_id=name)
+    names = [f"{source.video_id}_{i:04d}" for i in range(count)]
     record = VideoRecord(name, name, "src", "ref.png", 0, "fixed", count, count)
     video = VideoPlan(name, source, None, names, list(range(count)), 30.0, record)
     video.crop = Crop.full_frame((8, 8), 8)
@@ -80,9 +82,10 @@ def make_video(name: str, count: int) -> VideoPlan:
 
 
 def fake_trainer(videos, rank: int, world: int):
-    counts = [video.num_frames for video in videos]
+    jobs = source_jobs(videos)
+    counts = [job.num_frames for job in jobs]
     return SimpleNamespace(
-        datamodule=SimpleNamespace(videos=videos, pieces=shard_pieces(counts, rank, world)),
+        datamodule=SimpleNamespace(jobs=jobs, pieces=shard_pieces(counts, rank, world)),
         global_rank=rank,
         world_size=world,
         is_global_zero=rank == 0,
@@ -90,9 +93,11 @@ def fake_trainer(videos, rank: int, world: int):
     )
 
 
-def frames_for(job: int, start: int, stop: int) -> np.ndarray:
+def frames_for(job: int, start: int, stop: int, identities: int = 1) -> np.ndarray:
+    """(identities, N, 8, 8, 3): value frame + 10 * job + 100 * identity."""
     values = np.arange(start, stop, dtype=np.uint8)[:, None, None, None] + 10 * job
-    return np.broadcast_to(values, (stop - start, 8, 8, 3)).copy()
+    frames = np.broadcast_to(values, (stop - start, 8, 8, 3))
+    return np.stack([frames + 100 * identity for identity in range(identities)]).astype(np.uint8)
 
 
 PNG = {"png": {"compression": 1}}
@@ -200,3 +205,39 @@ def test_every_writer_kind_has_an_output_name() -> None:
     from mesynth.video.writers import WRITER_KINDS
 
     assert set(KIND_SUFFIXES) == set(WRITER_KINDS)
+
+
+def test_identities_of_one_source_are_one_job_each_with_its_own_video(tmp_path: Path) -> None:
+    """Two identities of source `s` (5 frames) and one of `t`, over two ranks: `s` is cut
+    between them, and each identity's frames reach its own video (segments joined per video)."""
+    output = SynthesisOutput(tmp_path)
+    s, t = SimpleNamespace(video_id="s"), SimpleNamespace(video_id="t")
+    videos = [make_video("s_0", 5, s), make_video("s_1", 5, s), make_video("t_0", 2, t)]
+    jobs = source_jobs(videos)
+    assert [[v.name for v in job.videos] for job in jobs] == [["s_0", "s_1"], ["t_0"]]
+    assert [job.num_frames for job in jobs] == [5, 2]
+    for rank in (0, 1):
+        writer = SynthesisWriter(output, PNG, queue_size=1, progress=False)
+        trainer = fake_trainer(videos, rank, 2)
+        writer.on_predict_start(trainer, None)
+        for job, start, stop in batches_of(trainer.datamodule.pieces, 2):
+            frames = frames_for(job, start, stop, len(jobs[job].videos))
+            prediction = {"job": job, "start": start, "frames": frames}
+            writer.write_on_batch_end(trainer, None, prediction, None, None, 0)
+        writer.on_predict_end(trainer, None)
+    # Progress counts frames made: 3 of s for two identities, then 2 of s twice and 2 of t.
+    assert [output.progress_path(r).read_text() for r in (0, 1)] == ["6", "6"]
+    for name in ("s_0", "s_1"):
+        merge_segments(output, PNG, videos[int(name[-1])], cut_videos([5, 2], 2)[0])
+    from .conftest import read_png
+
+    for identity, name in enumerate(("s_0", "s_1")):
+        values = [int(read_png(tmp_path / name / f"s_{i:04d}.png")[0, 0, 0]) for i in range(5)]
+        assert values == [100 * identity + i for i in range(5)]
+    assert int(read_png(tmp_path / "t_0" / "t_0001.png")[0, 0, 0]) == 11
+
+
+def test_identities_of_one_source_must_share_its_frames() -> None:
+    s = SimpleNamespace(video_id="s")
+    with pytest.raises(ValueError, match="different frames"):
+        source_jobs([make_video("s_0", 5, s), make_video("s_1", 4, s)])

@@ -225,12 +225,15 @@ def test_references_csv_round_trip(tmp_path: Path) -> None:
     chosen = select({"strategy": "fixed", "path": str(image), "domain": 1}, VIDEOS)
     path = write_references_csv(chosen, tmp_path / "out" / "references.csv")
     table = pd.read_csv(path, dtype=str)
-    assert list(table.columns) == ["video", "participant", "reference", "domain", "strategy"]
+    assert list(table.columns) == [
+        "video", "participant", "reference", "domain", "strategy", "source_video", "identity",
+    ]  # fmt: skip
     assert table["participant"].tolist() == ["006", "006", "007", "010", "011"]
     assert [
-        Assignment(r.video, r.participant, Path(r.reference), int(r.domain), r.strategy)
+        Assignment(r.source_video, r.participant, Path(r.reference), int(r.domain), r.strategy)
         for r in table.itertuples(index=False)
     ] == chosen
+    assert table["video"].tolist() == table["source_video"].tolist()
 
 
 def test_prepare_reference_scales_to_network_size(tmp_path: Path) -> None:
@@ -263,3 +266,111 @@ def test_a_strategy_override_on_another_group_is_refused(tmp_path: Path) -> None
         strategy("fixed", strategy="random")
     with pytest.raises(Exception, match="reference.unit must be one of"):
         strategy("random", pool=str(tmp_path), unit="session")
+
+
+def identities(assignments) -> dict[str, list[str]]:
+    """video -> the stems of its references, identity after identity."""
+    chosen: dict[str, list[str]] = {}
+    for a in assignments:
+        assert a.identity == len(chosen.setdefault(a.video, []))
+        chosen[a.video].append(a.reference.stem)
+    return chosen
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"strategy": "random", "seed": 3},
+        {"strategy": "uniform_background"},
+        {"strategy": "gender_matched"},
+        {"strategy": "diverse"},
+    ],
+)
+def test_pool_strategies_draw_per_video_identities(settings, pool: Path, tmp_path: Path) -> None:
+    settings = {**settings, "pool": str(pool)}
+    if settings["strategy"] == "gender_matched":
+        sheet = tmp_path / "participants.csv"
+        sheet.write_text("participant,gender\n6,F\n7,M\n10,female\n11,m\n")
+        settings["metadata"] = str(sheet)
+    encode = lambda paths, domains: np.array([[len(str(p)), i] for i, p in enumerate(paths)])  # noqa: E731
+    one = identities(select(settings, VIDEOS, encode_style=encode))
+    three = identities(select({**settings, "per_video": 3}, VIDEOS, encode_style=encode))
+    assert list(three) == [v.video for v in VIDEOS]
+    for stems in three.values():
+        assert len(stems) == len(set(stems)) == 3  # three different identities
+    # One participant keeps their identities across their videos.
+    assert three["006_1"] == three["006_2"]
+    assert [len(stems) for stems in one.values()] == [1] * 5
+    with pytest.raises(ValueError, match="fewer than reference.per_video=7"):
+        select({**settings, "per_video": 7}, VIDEOS, encode_style=encode)
+
+
+def test_per_video_one_chooses_as_before(pool: Path) -> None:
+    cfg = {"strategy": "random", "pool": str(pool), "seed": 3}
+    drawn = select(cfg, VIDEOS)
+    assert select({**cfg, "per_video": 1}, VIDEOS) == drawn
+    assert {a.identity for a in drawn} == {0}
+
+
+def test_fixed_takes_a_list_of_images(tmp_path: Path) -> None:
+    a, b = write_image(tmp_path / "a.png"), write_image(tmp_path / "b.png", 90)
+    chosen = select({"strategy": "fixed", "path": [str(a), str(b)], "domain": [0, 1]}, VIDEOS[:2])
+    assert [(x.video, x.reference.stem, x.domain, x.identity) for x in chosen] == [
+        ("006_1", "a", 0, 0),
+        ("006_1", "b", 1, 1),
+        ("006_2", "a", 0, 0),
+        ("006_2", "b", 1, 1),
+    ]
+    one_domain = select({"strategy": "fixed", "path": [str(a), str(b)], "domain": 1}, VIDEOS[:1])
+    assert [x.domain for x in one_domain] == [1, 1]
+    # Settings are checked when Hydra instantiates the strategy (it wraps the ValueError).
+    with pytest.raises(Exception, match="lists 2 image"):
+        select({"strategy": "fixed", "path": [str(a), str(b)], "per_video": 3}, VIDEOS)
+    with pytest.raises(Exception, match="2 domain"):
+        select({"strategy": "fixed", "path": [str(a)], "domain": [0, 1]}, VIDEOS)
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        select({"strategy": "fixed", "path": [str(a), str(tmp_path / "missing.png")]}, VIDEOS)
+
+
+def test_per_participant_lists_several_identities(tmp_path: Path) -> None:
+    images = [write_image(tmp_path / f"r{i}.png", 40 * i) for i in range(3)]
+    mapping = tmp_path / "mapping.csv"
+    rows = ["6,r0.png,0", "6,r1.png,1", "7,r2.png,1", "10,r0.png,0", "11,r1.png,0"]
+    mapping.write_text("participant,reference,domain\n" + "\n".join(rows) + "\n")
+    chosen = identities(select({"strategy": "per_participant", "mapping": str(mapping)}, VIDEOS))
+    assert chosen == {
+        "006_1": ["r0", "r1"],
+        "006_2": ["r0", "r1"],
+        "007_1": ["r2"],
+        "010_1": ["r0"],
+        "011_3": ["r1"],
+    }
+    with pytest.raises(ValueError, match="for 007 lists 1 image"):
+        select({"strategy": "per_participant", "mapping": str(mapping), "per_video": 2}, VIDEOS)
+    as_json = tmp_path / "mapping.json"
+    as_json.write_text(
+        json.dumps(
+            {
+                "6": [str(images[0]), {"reference": str(images[1]), "domain": 1}],
+                "7": {"reference": [str(images[2]), str(images[0])], "domain": 1},
+            }
+        )
+    )
+    chosen = select(
+        {"strategy": "per_participant", "mapping": str(as_json), "domain": 0, "per_video": 2},
+        VIDEOS[:3],
+    )
+    assert [(x.video, x.reference.stem, x.domain) for x in chosen] == [
+        ("006_1", "r0", 0),
+        ("006_1", "r1", 1),
+        ("006_2", "r0", 0),
+        ("006_2", "r1", 1),
+        ("007_1", "r2", 1),
+        ("007_1", "r0", 1),
+    ]
+
+
+@pytest.mark.parametrize("value", [0, -1, "two", 1.5, True])
+def test_per_video_must_be_a_count(value, pool: Path) -> None:
+    with pytest.raises(Exception, match="reference.per_video"):
+        strategy("random", pool=str(pool), per_video=value)

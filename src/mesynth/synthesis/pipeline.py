@@ -5,8 +5,9 @@
 1. :func:`mesynth.synthesis.plan.plan_videos` decides every video's reference, name, frames and
    style code, and which videos an earlier run finished; it writes nothing and raises on
    anything that would be refused.
-2. :func:`execute` runs ``trainer.predict``: frames -> face crop -> tensor in [-1, 1] -> masks
-   (landmark network) -> generator(x, style code of the video) -> writer.
+2. :func:`execute` computes the style codes and runs ``trainer.predict``: frames -> face crop ->
+   tensor in [-1, 1] -> masks (landmark network) -> generator(x, style code of the video) ->
+   writer; the K identities of one source video share one pass over its frames.
 3. :func:`record_outcomes` joins videos cut between ranks and is the one place that decides
    whether each video is done or failed (after a crash too) and says so in ``manifest.json``.
 
@@ -27,17 +28,10 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from mesynth.config import resolve_num_workers, to_plain
-from mesynth.faces.crop import CROP_MODES, Crop
 from mesynth.launch import launch_rank
+from mesynth.synthesis.networks import Networks, StyleCodes, banner
 from mesynth.synthesis.output import WRITER_KINDS, SynthesisOutput
-from mesynth.synthesis.plan import (
-    Networks,
-    RunPlan,
-    VideoPlan,
-    banner,
-    open_videos,
-    plan_videos,
-)
+from mesynth.synthesis.plan import RunPlan, open_videos, plan_videos
 from mesynth.synthesis.references import write_references_csv
 
 log = logging.getLogger(__name__)
@@ -145,47 +139,6 @@ def make_trainer(cfg: DictConfig, callbacks: list):
     )
 
 
-class CropFinder:
-    """A video's face crop: reused from ``crops/<video>.json`` when it fits, else estimated and
-    saved. Runs on rank zero only (see SynthesisData.setup)."""
-
-    def __init__(self, cfg: DictConfig, output: SynthesisOutput, img_size: int, detector) -> None:
-        self.mode = str(cfg.crop)
-        if self.mode not in CROP_MODES:
-            raise ValueError(f"crop={self.mode!r} is not one of {CROP_MODES}")
-        self.options = dict(to_plain(cfg.crop_options) or {})
-        self.options.setdefault("progress", bool(cfg.progress))
-        self.output, self.size, self.detector = output, int(img_size), detector
-
-    def __call__(self, video: VideoPlan) -> Crop:
-        path, source = self.output.crop_path(video.name), video.source
-        if path.is_file():
-            saved = Crop.load(path)
-            if (
-                saved.mode == self.mode
-                and saved.output_size == self.size
-                and saved.source_size == tuple(source.frame_size)
-                and (self.mode != "tracked" or len(saved.matrices) == len(source))
-            ):
-                log.info("video %s: reusing crop %s", video.name, path)
-                return saved
-            log.info(
-                "video %s: the saved crop %s does not fit this run; estimating it again",
-                video.name,
-                path,
-            )
-        if self.mode == "none":
-            crop = Crop.full_frame(source.frame_size, self.size)
-        else:
-            from mesynth.faces.align import estimate_crop
-
-            crop = estimate_crop(
-                source, self.mode, self.size, detector=self.detector, **self.options
-            )
-        crop.save(path)
-        return crop
-
-
 # --------------------------------------------------------------------------------------------
 # The run
 
@@ -203,7 +156,8 @@ def run(cfg: DictConfig) -> dict | None:
     networks = Networks(cfg, previous)
     detector = LazyDetector(**to_plain(cfg.faces))
     reference_detector = detector if str(cfg.reference_crop) != "none" else None
-    plan = plan_videos(cfg, sources, networks, previous, output, list(writers), reference_detector)
+    style = StyleCodes(networks, str(cfg.reference_crop), reference_detector)
+    plan = plan_videos(cfg, sources, networks, previous, output, list(writers), style.encode_many)
     annotations = carry_annotations(cfg, plan)
     if plan.skipped:
         names = [video.name for video in plan.skipped]
@@ -214,24 +168,19 @@ def run(cfg: DictConfig) -> dict | None:
         record_finished_folder(plan, output, recorded)
         return finish(cfg, plan, output, started, annotations)
 
-    from mesynth.synthesis.predict import SynthesisWriter
+    from mesynth.synthesis.predict import CropFinder, SynthesisWriter
 
     writer = SynthesisWriter(output, writers, int(cfg.write_queue), bool(cfg.progress))
     trainer = make_trainer(cfg, [writer])
     zero = trainer.is_global_zero
     if zero:
         output.write_manifest(plan.manifest)
-        write_references_csv(plan.assignments, output.references_path)
+        names = [video.name for video in plan.videos]
+        write_references_csv(plan.assignments, output.references_path, names)
     nets = networks.nets
     try:
-        num_threads = execute(
-            cfg,
-            plan,
-            nets,
-            trainer,
-            output,
-            CropFinder(cfg, output, int(nets.config.img_size), detector),
-        )
+        find_crop = CropFinder(cfg, output, int(nets.config.img_size), detector)
+        num_threads = execute(cfg, plan, nets, style, trainer, output, find_crop)
     except BaseException as error:
         if zero:
             record_outcomes(plan, output, writers, error=error)
@@ -243,9 +192,10 @@ def run(cfg: DictConfig) -> dict | None:
 
 
 def execute(
-    cfg: DictConfig, plan: RunPlan, nets, trainer, output: SynthesisOutput, find_crop
+    cfg: DictConfig, plan: RunPlan, nets, style, trainer, output: SynthesisOutput, find_crop
 ) -> int:
-    """``trainer.predict`` over the videos to make; returns the torch threads per process."""
+    """The style codes, then ``trainer.predict`` over the videos to make; returns the torch
+    threads per process."""
     from mesynth.synthesis.predict import SynthesisData, SynthesisModule
 
     todo = plan.todo
@@ -253,7 +203,7 @@ def execute(
         "synthesising %d frames of %d video(s) with %d style code(s) into %s",
         sum(video.num_frames for video in todo),
         len(todo),
-        len(plan.style_codes),
+        len(plan.style_keys),
         output.root,
     )
     device_type = trainer.strategy.root_device.type
@@ -269,7 +219,7 @@ def execute(
     module = SynthesisModule(
         nets.generator,
         nets.fan,
-        plan.style_codes,
+        style.stacked(plan.style_keys),
         channels_last=channels_last,
         bf16=bool(cfg.bf16),
         compile=bool(cfg.compile),
@@ -293,18 +243,19 @@ def record_outcomes(
     Videos cut between ranks are joined first (after a successful predict only). A video is done
     when every output of it is complete (:meth:`SynthesisOutput.is_complete`).
     """
-    from mesynth.synthesis.predict import cut_videos, merge_segments
+    from mesynth.synthesis.predict import cut_videos, merge_segments, source_jobs
 
     todo = plan.todo
     failures: dict[str, str] = {}
     if error is None and world_size > 1:
-        for job, segments in cut_videos([v.num_frames for v in todo], world_size).items():
-            video = todo[job]
-            try:
-                final = merge_segments(output, writers, video, segments)
-                log.info("joined %d segments of %s into %s", len(segments), video.name, final)
-            except Exception as merge_error:  # recorded per video and raised below
-                failures[video.name] = f"{type(merge_error).__name__}: {merge_error}"
+        jobs = source_jobs(todo)
+        for job, segments in cut_videos([j.num_frames for j in jobs], world_size).items():
+            for video in jobs[job].videos:
+                try:
+                    final = merge_segments(output, writers, video, segments)
+                    log.info("joined %d segments of %s into %s", len(segments), video.name, final)
+                except Exception as merge_error:  # recorded per video and raised below
+                    failures[video.name] = f"{type(merge_error).__name__}: {merge_error}"
     updates = {}
     for video in todo:
         if output.is_complete(video.name, plan.kinds, video.frame_names):
@@ -401,7 +352,7 @@ def finish(
         "frames": frames,
         "seconds": seconds,
         "frames_per_second": frames / seconds if seconds > 0 else 0.0,
-        "style_codes": 0 if plan.style_codes is None else len(plan.style_codes),
+        "style_codes": len(plan.style_keys),
         "untrained": plan.manifest.untrained,
     }
     log.info(

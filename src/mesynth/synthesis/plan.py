@@ -1,9 +1,13 @@
 """The plan of a synthesis run: which videos to make, how, and which are already done.
 
 :func:`plan_videos` decides everything before anything is written: the reference and domain of
-every video, its output name and frames, its style code, and whether an earlier run already
+every video (one synthetic video per identity, ``reference.per_video`` of them per source video),
+its output name and frames, which style code it needs, and whether an earlier run already
 finished it. Every refusal (another checkpoint, reference or domain for a finished video, a
 name clash) happens here, so a refused run leaves the output folder exactly as it was.
+
+The plan holds no tensors and loads nothing: the style codes themselves are computed when the
+run executes (:mod:`mesynth.synthesis.networks`).
 """
 
 from __future__ import annotations
@@ -12,10 +16,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
-from munch import Munch
 from omegaconf import DictConfig
 
 from mesynth.config import to_plain
@@ -23,34 +24,16 @@ from mesynth.faces.crop import Crop
 from mesynth.synthesis.output import Manifest, SynthesisOutput, VideoRecord, sha256_of
 from mesynth.synthesis.references import (
     Assignment,
+    StyleEncodeFn,
     VideoInfo,
-    prepare_reference,
     select_references,
 )
 from mesynth.video.sources import VideoSource, open_sources
 
-if TYPE_CHECKING:
-    import torch
-
 log = logging.getLogger(__name__)
 
-UNTRAINED_BANNER = (
-    "UNTRAINED WEIGHTS: no checkpoint was given (ckpt=null), so the networks are random and the "
-    "output is NOT style transfer - only a test of the pipeline. Pass ckpt=checkpoints/"
-    "celeba_hq/100000_nets_ema.ckpt (official CelebA-HQ weights, `mesynth download celeba-hq`) or a "
-    "mesynth training checkpoint."
-)
-
-
-def banner(message: str) -> None:
-    line = "!" * 100
-    log.warning(line)
-    log.warning(message)
-    log.warning(line)
-
-
 # --------------------------------------------------------------------------------------------
-# Inputs: sources and networks
+# Inputs: sources and the networks' identity
 
 
 def open_videos(cfg: DictConfig) -> list[VideoSource]:
@@ -104,86 +87,6 @@ def checkpoint_identity(cfg: DictConfig) -> dict:
     return record
 
 
-def load_networks(cfg: DictConfig) -> Munch:
-    """The networks (eval mode, CPU): the checkpoint's, or untrained ones (said loudly)."""
-    import torch
-
-    if cfg.ckpt is None:
-        # Every rank (and every re-run) must build the same random networks.
-        torch.manual_seed(int(cfg.seed))
-        from mesynth.nets import build_nets
-
-        img_size = 256 if cfg.img_size is None else int(cfg.img_size)
-        nets = build_nets(img_size=img_size, **to_plain(cfg.net))
-        nets.source = "untrained"
-        if cfg.wing is not None:
-            from mesynth.checkpoint import load_wing
-
-            if nets.fan is None:
-                raise ValueError(
-                    f"wing={cfg.wing} was given but net.w_hpf=0 turns the landmark network off; "
-                    "drop wing= or set net.w_hpf=1"
-                )
-            nets.fan = load_wing(cfg.wing)
-        banner(UNTRAINED_BANNER)
-    else:
-        from mesynth.checkpoint import load_nets
-
-        path = Path(cfg.ckpt)
-        nets = load_nets(path, wing=cfg.wing)
-        if cfg.img_size is not None and int(nets.config.img_size) != int(cfg.img_size):
-            raise ValueError(
-                f"checkpoint {path} is for {nets.config.img_size}x{nets.config.img_size} images "
-                f"but img_size={cfg.img_size}; set img_size={nets.config.img_size}"
-            )
-    for name in ("generator", "style_encoder", "fan"):
-        if nets.get(name) is not None:
-            nets[name].eval().requires_grad_(False)
-    return nets
-
-
-class Networks:
-    """The run's networks, loaded on first use.
-
-    A re-run over a folder whose videos are all done, with the checkpoint its manifest records
-    (same sha256), takes the network settings from the manifest and never loads the networks
-    (nor torch): it only checks and says so.
-    """
-
-    def __init__(self, cfg: DictConfig, previous: Manifest | None) -> None:
-        self.cfg = cfg
-        self.untrained = cfg.ckpt is None
-        self.checkpoint = checkpoint_identity(cfg)
-        self._nets: Munch | None = None
-        self._recorded: dict | None = None
-        recorded = previous.checkpoint if previous is not None else {}
-        same_files = all(
-            recorded.get(key) == self.checkpoint.get(key) for key in ("sha256", "wing_sha256")
-        )
-        known = previous is not None and previous.untrained == self.untrained
-        if known and same_files and recorded.get("net_config"):
-            self._recorded = dict(recorded["net_config"])
-            if self.untrained:  # untrained networks are made from the yaml: it must still agree
-                wanted = {"img_size": self.cfg.img_size or 256, **to_plain(self.cfg.net)}
-                if any(self._recorded.get(k) != v for k, v in wanted.items()):
-                    self._recorded = None
-
-    @property
-    def nets(self) -> Munch:
-        if self._nets is None:
-            self._nets = load_networks(self.cfg)
-            self.checkpoint["format"] = self._nets.get("source", "official")
-            self.checkpoint["net_config"] = self._nets.config.to_dict()
-        return self._nets
-
-    @property
-    def config(self) -> dict:
-        """img_size, style_dim, latent_dim, num_domains, max_conv_dim, w_hpf."""
-        if self._nets is None and self._recorded is not None:
-            return self._recorded
-        return self.nets.config.to_dict()
-
-
 def config_record(cfg: DictConfig, net_config: dict) -> dict:
     """The run's config as the manifest keeps it: the networks' real settings, not the yaml's."""
     record = to_plain(cfg)
@@ -191,46 +94,6 @@ def config_record(cfg: DictConfig, net_config: dict) -> dict:
     record["img_size"] = int(net.pop("img_size"))
     record["net"] = net
     return record
-
-
-# --------------------------------------------------------------------------------------------
-# Style codes
-
-
-def images_to_tensor(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1], channels-last in memory."""
-    # Permuting NHWC gives an NCHW view with channels-last strides: no copy, and the layout
-    # oneDNN/cuDNN convolutions are fastest with.
-    return images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-
-
-class StyleCodes:
-    """Style codes of reference images, computed once per (image, domain) and kept; the
-    networks are loaded on the first code."""
-
-    def __init__(self, networks: Networks, crop: str, detector=None):
-        self.networks = networks
-        self.crop = crop
-        self.detector = detector
-        self.cache: dict = {}
-
-    def __call__(self, path: str | Path, domain: int):
-        import torch
-
-        key = (str(path), int(domain))
-        if key not in self.cache:
-            nets = self.networks.nets
-            image = prepare_reference(path, int(nets.config.img_size), self.crop, self.detector)
-            image = torch.from_numpy(image)[None]
-            with torch.inference_mode():
-                code = nets.style_encoder(images_to_tensor(image), torch.tensor([int(domain)]))
-            self.cache[key] = code[0].float().clone()
-        return self.cache[key]
-
-    def encode_many(self, paths: Sequence[Path], domains: Sequence[int]) -> np.ndarray:
-        import torch
-
-        return torch.stack([self(p, d) for p, d in zip(paths, domains, strict=True)]).numpy()
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,7 +112,7 @@ class VideoPlan:
     fps: float | None
     record: VideoRecord
     done: bool = False  # finished by an earlier run: skipped
-    style_index: int = -1  # row of RunPlan.style_codes (videos to make only)
+    style_index: int = -1  # position of its (reference, domain) in RunPlan.style_keys (to make)
     crop: Crop | None = None  # found when the run starts (rank zero), see SynthesisData
 
     @property
@@ -261,7 +124,7 @@ class VideoPlan:
 class RunPlan:
     videos: list[VideoPlan]
     kinds: list[str]  # writer kinds of every video: the main one, and mp4 with preview=true
-    style_codes: torch.Tensor | None  # (distinct references of videos to make, style_dim)
+    style_keys: list[tuple[Path, int]]  # distinct (reference, domain) of the videos to make
     manifest: Manifest  # what the manifest says once the run starts
     assignments: list[Assignment] = field(default_factory=list)
 
@@ -274,13 +137,12 @@ class RunPlan:
         return [video for video in self.videos if video.done]
 
 
-def _stacked(codes: list):
-    """The style codes as one (N, style_dim) tensor; None when there are none to make."""
-    if not codes:
-        return None
-    import torch
-
-    return torch.stack(codes)
+def name_template(template: str, per_video: int) -> str:
+    """``video_name``; with several identities per video and no ``{identity}`` in it,
+    ``_{identity}`` is appended so that each identity's video has its own name."""
+    if per_video > 1 and "{identity}" not in template:
+        return template + "_{identity}"
+    return template
 
 
 def output_name(template: str, source: VideoSource, assignment: Assignment) -> str:
@@ -289,6 +151,7 @@ def output_name(template: str, source: VideoSource, assignment: Assignment) -> s
         participant=source.participant,
         reference=assignment.reference.stem,
         domain=assignment.domain,
+        identity=assignment.identity,
     )
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"video_name={template!r} gives the invalid output name {name!r}")
@@ -384,50 +247,60 @@ def _plan_video(
     return video
 
 
-def plan_videos(
-    cfg: DictConfig,
-    sources: Sequence[VideoSource],
-    networks: Networks,
-    previous: Manifest | None,
-    output: SynthesisOutput,
-    kinds: list[str],
-    detector=None,
-) -> RunPlan:
-    """Decide the whole run without writing anything; raise on anything that would be refused.
-
-    The networks are loaded only when a style code is needed (videos to make, or the
-    ``diverse`` strategy).
-    """
+def _assign_references(
+    cfg, sources, networks, encode_style
+) -> list[tuple[VideoSource, Assignment]]:
+    """Every (source, assignment) pair of the run, source after source, identity after identity."""
     from hydra.utils import instantiate
 
-    checkpoint, untrained = networks.checkpoint, networks.untrained
-    _check_checkpoint(previous, checkpoint, untrained, output.manifest_path)
-    style = StyleCodes(networks, str(cfg.reference_crop), detector)
     assignments = select_references(
         instantiate(cfg.reference),
         [VideoInfo(s.video_id, s.participant) for s in sources],
-        encode_style=style.encode_many,
+        encode_style=encode_style,
         num_domains=int(networks.config["num_domains"]),
     )
-    names = [
-        output_name(str(cfg.video_name), s, a) for s, a in zip(sources, assignments, strict=True)
-    ]
+    by_video: dict[str, list[Assignment]] = {}
+    for assignment in assignments:
+        by_video.setdefault(assignment.video, []).append(assignment)
+    return [(source, a) for source in sources for a in by_video.get(source.video_id, [])]
+
+
+def plan_videos(
+    cfg: DictConfig,
+    sources: Sequence[VideoSource],
+    networks,
+    previous: Manifest | None,
+    output: SynthesisOutput,
+    kinds: list[str],
+    encode_style: StyleEncodeFn | None = None,
+) -> RunPlan:
+    """Decide the whole run without writing anything; raise on anything that would be refused.
+
+    ``networks`` tells the checkpoint's identity and the network settings
+    (:class:`mesynth.synthesis.networks.Networks`); ``encode_style`` gives style codes to the
+    strategies that choose by them (``diverse``).
+    """
+    checkpoint, untrained = networks.checkpoint, networks.untrained
+    _check_checkpoint(previous, checkpoint, untrained, output.manifest_path)
+    pairs = _assign_references(cfg, sources, networks, encode_style)
+    per_video = max((a.identity + 1 for _, a in pairs), default=1)
+    template = name_template(str(cfg.video_name), per_video)
+    names = [output_name(template, s, a) for s, a in pairs]
     if len(set(names)) != len(names):
         raise ValueError(f"video_name={cfg.video_name!r} gives several videos the same name")
 
     limit = None if cfg.max_frames is None else int(cfg.max_frames)
-    videos, codes, index_of = [], [], {}
-    for source, assignment, name in zip(sources, assignments, names, strict=True):
+    videos, style_keys, index_of = [], [], {}
+    for (source, assignment), name in zip(pairs, names, strict=True):
         earlier = previous.videos.get(name) if previous is not None else None
         video = _plan_video(cfg, source, assignment, name, limit, earlier, kinds, output)
         if not video.done:
             video.record.wing_sha256 = checkpoint.get("wing_sha256")
             video.record.seed = checkpoint.get("seed")
-            key = (str(assignment.reference), int(assignment.domain))
-            if key not in index_of:
-                index_of[key] = len(codes)
-                codes.append(style(assignment.reference, assignment.domain))
-            video.style_index = index_of[key]
+            key = (assignment.reference, int(assignment.domain))
+            video.style_index = index_of.setdefault(key, len(style_keys))
+            if video.style_index == len(style_keys):
+                style_keys.append(key)
         videos.append(video)
 
     manifest = previous or Manifest()
@@ -436,5 +309,4 @@ def plan_videos(
     manifest.untrained = untrained
     for video in videos:
         manifest.videos[video.name] = video.record
-    style_codes = _stacked(codes)
-    return RunPlan(videos, kinds, style_codes, manifest, assignments)
+    return RunPlan(videos, kinds, style_keys, manifest, [a for _, a in pairs])

@@ -1,11 +1,14 @@
 """Frames in, synthetic frames out, on one device or many: the ``trainer.predict`` side.
 
-The videos to make (:class:`mesynth.synthesis.plan.VideoPlan`), concatenated in order, are cut
-into one contiguous shard per rank (:func:`shard_pieces`), once, in :class:`SynthesisData`.
-Each rank reads its shard in batches of consecutive frames of one video (DataLoader workers
-decode and crop), runs the landmark network and the generator with the video's precomputed
-style code (:class:`SynthesisModule`), and hands the frames to :class:`SynthesisWriter`, whose
-thread writes them behind a bounded queue so that writing overlaps compute.
+The videos to make (:class:`mesynth.synthesis.plan.VideoPlan`) are grouped into jobs, one per
+source video (:func:`source_jobs`: the K identities of ``reference.per_video=K`` share one),
+and the jobs, concatenated in order, are cut into one contiguous shard per rank
+(:func:`shard_pieces`), once, in :class:`SynthesisData`. Each rank reads its shard in batches of
+consecutive frames of one source (DataLoader workers decode and crop, once for all identities),
+runs the landmark network and the generator's encoder once per frame and its decoder once per
+identity with that video's precomputed style code (:class:`SynthesisModule`), and hands the
+frames to :class:`SynthesisWriter`, whose thread writes them behind a bounded queue so that
+writing overlaps compute.
 
 A rank that holds a whole video writes it straight to its final output. A video cut between
 ranks is written as one raw segment per rank and joined into its final output by
@@ -33,9 +36,11 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from tqdm.auto import tqdm
 
 from mesynth.atomic import partial_path
-from mesynth.faces.crop import Crop
+from mesynth.config import to_plain
+from mesynth.faces.crop import CROP_MODES, Crop
+from mesynth.synthesis.networks import images_to_tensor
 from mesynth.synthesis.output import SynthesisOutput
-from mesynth.synthesis.plan import VideoPlan, images_to_tensor
+from mesynth.synthesis.plan import VideoPlan
 from mesynth.video.writers import open_writer
 
 log = logging.getLogger(__name__)
@@ -49,12 +54,54 @@ def tensor_to_images(x: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------
-# Sharding
+# Jobs and sharding
+
+
+@dataclass
+class SourceJob:
+    """The videos made from one source video's frames in one pass: one per identity."""
+
+    videos: list[VideoPlan]
+
+    @property
+    def source(self):
+        return self.videos[0].source
+
+    @property
+    def num_frames(self) -> int:
+        return self.videos[0].num_frames
+
+    @property
+    def crop(self) -> Crop | None:
+        return self.videos[0].crop
+
+    @property
+    def style_indices(self) -> list[int]:
+        return [video.style_index for video in self.videos]
+
+    @property
+    def label(self) -> str:
+        names = [video.name for video in self.videos]
+        return names[0] if len(names) == 1 else f"{names[0]} (+{len(names) - 1} identities)"
+
+
+def source_jobs(videos: Sequence[VideoPlan]) -> list[SourceJob]:
+    """The videos grouped by source video, in the order the sources first appear."""
+    jobs: dict[int, SourceJob] = {}
+    for video in videos:
+        job = jobs.setdefault(id(video.source), SourceJob([]))
+        if job.videos and video.frame_names != job.videos[0].frame_names:
+            raise ValueError(
+                f"videos {job.videos[0].name} and {video.name} come from one source but with "
+                "different frames; one pass makes the same frames for every identity"
+            )
+        job.videos.append(video)
+    return list(jobs.values())
 
 
 @dataclass(frozen=True)
 class Piece:
-    """Frames ``start <= i < stop`` of video ``job`` (its position in the list), on one rank."""
+    """Frames ``start <= i < stop`` of job ``job`` (its position in the list), on one rank."""
 
     job: int
     start: int
@@ -67,9 +114,9 @@ class Piece:
 
 
 def shard_pieces(frame_counts: Sequence[int], rank: int, world_size: int) -> list[Piece]:
-    """The contiguous share of rank ``rank`` of all frames (videos concatenated in order).
+    """The contiguous share of rank ``rank`` of all frames (jobs concatenated in order).
 
-    Shares differ by at most one frame; a video falls to one rank unless a shard boundary cuts it.
+    Shares differ by at most one frame; a job falls to one rank unless a shard boundary cuts it.
     """
     total = sum(frame_counts)
     begin = total * rank // world_size
@@ -88,7 +135,7 @@ def all_pieces(frame_counts: Sequence[int], world_size: int) -> list[list[Piece]
 
 
 def cut_videos(frame_counts: Sequence[int], world_size: int) -> dict[int, list[tuple[int, int]]]:
-    """Videos cut between ranks: job -> its (start, stop) segments in order."""
+    """Jobs cut between ranks: job -> its (start, stop) segments in order."""
     spans: dict[int, list[tuple[int, int]]] = {}
     for pieces in all_pieces(frame_counts, world_size):
         for piece in pieces:
@@ -98,7 +145,7 @@ def cut_videos(frame_counts: Sequence[int], world_size: int) -> dict[int, list[t
 
 
 def batches_of(pieces: Sequence[Piece], batch_size: int) -> list[tuple[int, int, int]]:
-    """(job, start, stop) batches of at most ``batch_size`` consecutive frames of one video."""
+    """(job, start, stop) batches of at most ``batch_size`` consecutive frames of one job."""
     return [
         (piece.job, start, min(start + batch_size, piece.stop))
         for piece in pieces
@@ -118,8 +165,8 @@ class FrameBatches(Dataset):
     rather than a worker traceback.
     """
 
-    def __init__(self, videos: Sequence[VideoPlan], batches: Sequence[tuple[int, int, int]]):
-        self.videos = list(videos)
+    def __init__(self, jobs: Sequence[SourceJob], batches: Sequence[tuple[int, int, int]]):
+        self.jobs = list(jobs)
         self.batches = list(batches)
 
     def __len__(self) -> int:
@@ -135,18 +182,66 @@ class FrameBatches(Dataset):
             return {"job": job, "start": start, "error": error}
 
     def read(self, job: int, start: int, stop: int) -> torch.Tensor:
-        video = self.videos[job]
-        frames = [video.crop.apply(frame, i) for i, frame in video.source.iter_frames(start, stop)]
+        source, crop = self.jobs[job].source, self.jobs[job].crop
+        frames = [crop.apply(frame, i) for i, frame in source.iter_frames(start, stop)]
         if len(frames) != stop - start:
             raise RuntimeError(
-                f"video {video.source.video_id}: asked for frames {start}..{stop - 1}, got "
-                f"{len(frames)}"
+                f"video {source.video_id}: asked for frames {start}..{stop - 1}, got {len(frames)}"
             )
         return torch.from_numpy(np.stack(frames))
 
 
+class CropFinder:
+    """A source's face crop, shared by all its identities' videos: reused from a saved
+    ``crops/<video>.json`` that fits, else estimated; saved for every video that lacks it. Runs
+    on rank zero only (see SynthesisData.setup)."""
+
+    def __init__(self, cfg, output: SynthesisOutput, img_size: int, detector) -> None:
+        self.mode = str(cfg.crop)
+        if self.mode not in CROP_MODES:
+            raise ValueError(f"crop={self.mode!r} is not one of {CROP_MODES}")
+        self.options = dict(to_plain(cfg.crop_options) or {})
+        self.options.setdefault("progress", bool(cfg.progress))
+        self.output, self.size, self.detector = output, int(img_size), detector
+
+    def fits(self, crop: Crop, source) -> bool:
+        return (
+            crop.mode == self.mode
+            and crop.output_size == self.size
+            and crop.source_size == tuple(source.frame_size)
+            and (self.mode != "tracked" or len(crop.matrices) == len(source))
+        )
+
+    def saved(self, job: SourceJob) -> Crop | None:
+        for video in job.videos:
+            path = self.output.crop_path(video.name)
+            if path.is_file():
+                crop = Crop.load(path)
+                if self.fits(crop, job.source):
+                    log.info("video %s: reusing crop %s", video.name, path)
+                    return crop
+                log.info("the saved crop %s does not fit this run; estimating it again", path)
+        return None
+
+    def __call__(self, job: SourceJob) -> Crop:
+        crop, source = self.saved(job), job.source
+        if crop is None and self.mode == "none":
+            crop = Crop.full_frame(source.frame_size, self.size)
+        elif crop is None:
+            from mesynth.faces.align import estimate_crop
+
+            crop = estimate_crop(
+                source, self.mode, self.size, detector=self.detector, **self.options
+            )
+        for video in job.videos:
+            path = self.output.crop_path(video.name)
+            if not path.is_file() or Crop.load(path) != crop:
+                crop.save(path)
+        return crop
+
+
 class SynthesisData(L.LightningDataModule):
-    """Serves each rank its contiguous shard of frames, cropped with each video's face crop.
+    """Serves each rank its contiguous shard of frames, cropped with each source's face crop.
 
     ``setup`` cuts the shards (once: the writer reads them from here) and finds the crops:
     rank zero estimates (or reuses) and saves them, the other ranks read them after a barrier.
@@ -163,8 +258,9 @@ class SynthesisData(L.LightningDataModule):
     ):
         super().__init__()
         self.videos = list(videos)
+        self.jobs = source_jobs(self.videos)
         self.output = output
-        self.find_crop = find_crop  # (VideoPlan) -> Crop, on rank zero
+        self.find_crop = find_crop  # (SourceJob) -> Crop, on rank zero
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.prefetch_factor = int(prefetch_factor)
@@ -172,18 +268,20 @@ class SynthesisData(L.LightningDataModule):
 
     def setup(self, stage: str) -> None:
         trainer = self.trainer
-        counts = [video.num_frames for video in self.videos]
+        counts = [job.num_frames for job in self.jobs]
         self.pieces = shard_pieces(counts, trainer.global_rank, trainer.world_size)
         if trainer.is_global_zero:
-            for video in self.videos:
-                video.crop = self.find_crop(video)
+            for job in self.jobs:
+                crop = self.find_crop(job)
+                for video in job.videos:
+                    video.crop = crop
         trainer.strategy.barrier("synthesis-crops")
         if not trainer.is_global_zero:
             for video in self.videos:
                 video.crop = Crop.load(self.output.crop_path(video.name))
 
     def predict_dataloader(self) -> DataLoader:
-        dataset = FrameBatches(self.videos, batches_of(self.pieces, self.batch_size))
+        dataset = FrameBatches(self.jobs, batches_of(self.pieces, self.batch_size))
         extra = {}
         if self.num_workers > 0:
             # OpenCV's thread pool does not survive fork: a worker forked after this process
@@ -208,6 +306,10 @@ class SynthesisData(L.LightningDataModule):
 class SynthesisModule(L.LightningModule):
     """Landmark masks + generator with one precomputed style code per video.
 
+    The masks and the generator's encoder run once per frame; its decoder once per identity of
+    the frame's source (``SourceJob.style_indices``), on the same batch as a run of one identity
+    would, so every identity's frames are bit-identical to those of a run of it alone.
+
     ``num_threads``: torch threads per process (None keeps what the device and launcher give).
     The landmark heatmap is truncated at 0.1 before it becomes the high-pass masks, so the float
     rounding of another thread count can flip single mask pixels; a fixed count makes the output
@@ -226,6 +328,8 @@ class SynthesisModule(L.LightningModule):
     ):
         super().__init__()
         self.generator = generator.eval()
+        self.encode = self.generator.encode_content
+        self.decode = self.generator.decode_style
         self.fan = fan.eval() if fan is not None else None
         self.register_buffer("style_codes", style_codes.detach().float(), persistent=False)
         self.channels_last = channels_last
@@ -245,33 +349,38 @@ class SynthesisModule(L.LightningModule):
             if self.fan is not None:
                 self.fan.to(memory_format=torch.channels_last)
         if self.compile_nets and not self._compiled:
-            self.generator = torch.compile(self.generator)
+            self.encode = torch.compile(self.generator.encode_content)
+            self.decode = torch.compile(self.generator.decode_style)
             if self.fan is not None:
                 self.fan.get_heatmap = torch.compile(self.fan.get_heatmap)
             self._compiled = True
 
-    def synthesize(self, frames: torch.Tensor, style_index: int) -> torch.Tensor:
-        """uint8 frames (N, S, S, 3) -> synthetic uint8 frames (N, S, S, 3)."""
+    def synthesize(self, frames: torch.Tensor, style_indices: Sequence[int]) -> torch.Tensor:
+        """uint8 frames (N, S, S, 3) -> synthetic uint8 frames (K, N, S, S, 3), one set per
+        style code (row of ``style_codes``) in ``style_indices``."""
         x = images_to_tensor(frames)
         if not self.channels_last:
             x = x.contiguous()
         use_bf16 = self.bf16 and x.device.type == "cuda"
+        fakes = []
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=use_bf16):
             masks = self.fan.get_heatmap(x) if self.fan is not None else None
-            style = self.style_codes[style_index].expand(x.size(0), -1)
-            fake = self.generator(x, style, masks=masks)
-        return tensor_to_images(fake)
+            content = self.encode(x, masks)
+            for style_index in style_indices:
+                style = self.style_codes[style_index].expand(x.size(0), -1)
+                fakes.append(tensor_to_images(self.decode(content, style)))
+        return torch.stack(fakes)
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         if "error" in batch:
             raise batch["error"]  # read in a DataLoader worker; see FrameBatches
         job = int(batch["job"])
-        style_index = self.trainer.datamodule.videos[job].style_index
-        frames = self.synthesize(batch["frames"], style_index)
+        style_indices = self.trainer.datamodule.jobs[job].style_indices
+        frames = self.synthesize(batch["frames"], style_indices)
         return {
             "job": job,
             "start": int(batch["start"]),
-            "frames": frames.contiguous().cpu().numpy(),
+            "frames": frames.contiguous().cpu().numpy(),  # (identities, N, S, S, 3)
         }
 
 
@@ -431,8 +540,9 @@ class RankProgress:
 class SynthesisWriter(BasePredictionWriter):
     """Writes predicted frames on a thread behind a bounded queue, with progress bars.
 
-    ``writers``: writer kind -> its codec options (``conf/writer``). The shard, the videos and
-    the frame size all come from the datamodule and the frames themselves.
+    ``writers``: writer kind -> its codec options (``conf/writer``). The shard, the jobs and
+    the frame size all come from the datamodule and the frames themselves; a prediction holds
+    the frames of every identity of its job, each written to that identity's own video.
     """
 
     def __init__(
@@ -448,12 +558,12 @@ class SynthesisWriter(BasePredictionWriter):
         self.queue_size = int(queue_size)
         self.progress = progress
         self.thread: threading.Thread | None = None
-        self.sinks: dict[int, VideoSink | SegmentSink] = {}
+        self.sinks: dict[tuple[int, int], VideoSink | SegmentSink] = {}  # (job, identity)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         data: SynthesisData = trainer.datamodule
-        self.videos = data.videos
+        self.jobs = data.jobs
         self.pieces = {piece.job: piece for piece in data.pieces}
         self.error: BaseException | None = None
         self.queue: queue.Queue = queue.Queue(maxsize=self.queue_size)
@@ -462,7 +572,7 @@ class SynthesisWriter(BasePredictionWriter):
         world = trainer.world_size
         self.ranks = RankProgress(self.output, trainer.global_rank, world)
         show = self.progress and trainer.is_global_zero
-        total = sum(video.num_frames for video in self.videos)
+        total = sum(job.num_frames * len(job.videos) for job in self.jobs)
         desc = f"all videos ({world} processes)" if world > 1 else "all videos"
         self.overall = tqdm(total=total, desc=desc, unit="frame", disable=not show, position=0)
         self.video_bar: tqdm | None = None
@@ -474,7 +584,8 @@ class SynthesisWriter(BasePredictionWriter):
     ) -> None:
         self._raise_if_failed()
         job = prediction["job"]
-        self._progress(job, len(prediction["frames"]))
+        identities, count = prediction["frames"].shape[:2]
+        self._progress(job, count, identities)
         self.queue.put((job, prediction["start"], prediction["frames"]))
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -484,7 +595,7 @@ class SynthesisWriter(BasePredictionWriter):
         if self.error is not None:
             self._abort_all()
         self._raise_if_failed()
-        unfinished = [self.videos[job].name for job in self.sinks]
+        unfinished = [self.jobs[job].videos[identity].name for job, identity in self.sinks]
         if unfinished:
             self._abort_all()
             raise RuntimeError(
@@ -500,13 +611,14 @@ class SynthesisWriter(BasePredictionWriter):
         self._abort_all()
 
     # -- internals -----------------------------------------------------------------------------
-    def _progress(self, job: int, count: int) -> None:
+    def _progress(self, job: int, count: int, identities: int) -> None:
+        """``count`` frames of ``job`` made, for each of its ``identities``."""
         if job != self.video_job:
             if self.video_bar is not None:
                 self.video_bar.close()
             self.video_bar = tqdm(
                 total=self.pieces[job].size,
-                desc=self.videos[job].name,
+                desc=self.jobs[job].label,
                 unit="frame",
                 disable=self.overall.disable,
                 leave=False,
@@ -518,7 +630,7 @@ class SynthesisWriter(BasePredictionWriter):
         self.video_bar.update(count)
         if self.video_bar.n >= self.video_bar.total:
             self.video_started = time.time()
-        self.ranks.add(count)
+        self.ranks.add(count * identities)
         if not self.overall.disable:
             self.overall.update(self.ranks.total() - self.overall.n)
 
@@ -556,24 +668,28 @@ class SynthesisWriter(BasePredictionWriter):
             except BaseException as error:  # handed to the main thread by _raise_if_failed
                 self.error = error
 
-    def _open_sink(self, job: int, piece: Piece, frame_size: tuple[int, int]):
-        video = self.videos[job]
+    def _open_sink(self, job: int, identity: int, piece: Piece, frame_size: tuple[int, int]):
+        video = self.jobs[job].videos[identity]
         if piece.whole:
             return VideoSink(self.output, self.writers, video, frame_size)
         path = self.output.segment_path(video.name, piece.start, piece.stop)
         return SegmentSink(path, piece.size, frame_size)
 
     def _write(self, job: int, start: int, frames: np.ndarray) -> None:
+        """Frames (identities, N, S, S, 3) of ``job`` from frame ``start`` on."""
         piece = self.pieces[job]
-        sink = self.sinks.get(job)
-        if sink is None:
-            sink = self.sinks[job] = self._open_sink(job, piece, tuple(frames.shape[1:3]))
-        if start != piece.start + sink.frames_written:
-            raise RuntimeError(
-                f"video {self.videos[job].name}: frames arrived out of order (expected frame "
-                f"{piece.start + sink.frames_written}, got {start})"
-            )
-        sink.write(frames)
-        if sink.frames_written == piece.size:
-            sink.close()
-            del self.sinks[job]
+        for identity, identity_frames in enumerate(frames):
+            key = (job, identity)
+            sink = self.sinks.get(key)
+            if sink is None:
+                size = tuple(identity_frames.shape[1:3])
+                sink = self.sinks[key] = self._open_sink(job, identity, piece, size)
+            if start != piece.start + sink.frames_written:
+                raise RuntimeError(
+                    f"video {self.jobs[job].videos[identity].name}: frames arrived out of order "
+                    f"(expected frame {piece.start + sink.frames_written}, got {start})"
+                )
+            sink.write(identity_frames)
+            if sink.frames_written == piece.size:
+                sink.close()
+                del self.sinks[key]

@@ -5,6 +5,11 @@ participant by default (``unit: participant``), so that one synthetic participan
 identity across all of their videos. Strategies are classes chosen by the Hydra group
 ``reference`` (``conf/reference/<strategy>.yaml``, each with its ``_target_`` and every setting);
 every one is deterministic for a given config and dataset.
+
+``per_video: K`` gives every video K different identities (K synthetic videos made from one pass
+over its frames): the strategies that draw from a pool draw K images per unit, and ``fixed`` /
+``per_participant`` take a list of images. With K = 1 every strategy chooses exactly as it did
+with one identity.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from mesynth.media import read_image as read_media_image
 
 log = logging.getLogger(__name__)
 
-REFERENCE_COLUMNS = ("video", "participant", "reference", "domain", "strategy")
+REFERENCE_COLUMNS = (
+    "video", "participant", "reference", "domain", "strategy", "source_video", "identity",
+)  # fmt: skip
 UNITS = ("participant", "video")
 
 # (paths, domains) -> style codes (N, style_dim); used by the `diverse` strategy.
@@ -45,11 +52,12 @@ class VideoInfo:
 
 @dataclass(frozen=True)
 class Assignment:
-    video: str
+    video: str  # the source video
     participant: str
     reference: Path
     domain: int
     strategy: str
+    identity: int = 0  # which of the video's identities (0 .. per_video - 1)
 
 
 @dataclass(frozen=True)
@@ -194,18 +202,38 @@ def _units(videos: Sequence[VideoInfo], unit: str) -> tuple[list[str], dict[str,
 
 
 def _assign(
-    videos: Sequence[VideoInfo], unit_of: Mapping[str, str], choice: Mapping[str, PoolImage], name
+    videos: Sequence[VideoInfo],
+    unit_of: Mapping[str, str],
+    choice: Mapping[str, Sequence[PoolImage]],
+    name: str,
 ) -> list[Assignment]:
+    """One Assignment per video and identity, video after video, from each unit's images."""
     return [
-        Assignment(
-            v.video,
-            v.participant,
-            choice[unit_of[v.video]].path,
-            choice[unit_of[v.video]].domain,
-            name,
-        )
+        Assignment(v.video, v.participant, image.path, image.domain, name, identity)
         for v in videos
+        for identity, image in enumerate(choice[unit_of[v.video]])
     ]
+
+
+def _in_groups(items: Sequence, size: int) -> list[list]:
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]
+
+
+def identity_count(value: object) -> int:
+    """``reference.per_video``: how many identities each video gets (a whole number >= 1)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"reference.per_video={value!r} must be a whole number >= 1 (identities per video)"
+        )
+    return value
+
+
+def _enough_images(count: int, per_video: int, where: str) -> None:
+    if per_video > count:
+        raise ValueError(
+            f"{where} holds {count} image(s), fewer than reference.per_video={per_video} "
+            "different identities per video; add images or lower reference.per_video"
+        )
 
 
 def _seeded_cycle(items: Sequence[PoolImage], count: int, seed: int) -> list[PoolImage]:
@@ -228,8 +256,22 @@ def _check_domain(domain: int, num_domains: int | None, where: str) -> int:
 # Mapping files and participant metadata
 
 
-def read_mapping(path: str | Path, default_domain: int | None) -> dict[str, PoolImage]:
-    """A participant -> reference mapping from csv (participant,reference[,domain]) or json."""
+def _json_rows(participant: str, value: object) -> list[tuple[object, object, object]]:
+    """(participant, reference, domain) rows of one json entry: an image, {reference, domain}
+    (reference may be a list) or a list of either."""
+    if isinstance(value, list):
+        return [row for item in value for row in _json_rows(participant, item)]
+    if isinstance(value, dict):
+        references = value.get("reference")
+        if not isinstance(references, list):
+            references = [references]
+        return [(participant, reference, value.get("domain")) for reference in references]
+    return [(participant, value, None)]
+
+
+def read_mapping(path: str | Path, default_domain: int | None) -> dict[str, list[PoolImage]]:
+    """A participant -> references mapping from csv (participant,reference[,domain]; one row per
+    identity) or json ({participant: image, list of images, or {reference, domain}})."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -244,10 +286,7 @@ def read_mapping(path: str | Path, default_domain: int | None) -> dict[str, Pool
         if not isinstance(data, dict):
             raise ValueError(f"reference mapping {path} must be a json object {{participant: ...}}")
         for participant, value in data.items():
-            if isinstance(value, dict):
-                rows.append((participant, value.get("reference"), value.get("domain")))
-            else:
-                rows.append((participant, value, None))
+            rows += _json_rows(participant, value)
     else:
         table = pd.read_csv(path, dtype=str)
         table.columns = [str(c).strip().lower() for c in table.columns]
@@ -260,7 +299,7 @@ def read_mapping(path: str | Path, default_domain: int | None) -> dict[str, Pool
         for _, row in table.iterrows():
             domain = row.get("domain")
             rows.append((row["participant"], row["reference"], None if pd.isna(domain) else domain))
-    mapping: dict[str, PoolImage] = {}
+    mapping: dict[str, list[PoolImage]] = {}
     for participant, reference, domain in rows:
         if reference is None or (isinstance(reference, float) and np.isnan(reference)):
             raise ValueError(f"reference mapping {path}: participant {participant} has no image")
@@ -273,7 +312,8 @@ def read_mapping(path: str | Path, default_domain: int | None) -> dict[str, Pool
         image = Path(str(reference).strip())
         if not image.is_absolute():
             image = path.parent / image
-        mapping[normalise_participant(participant)] = PoolImage(image, int(float(domain)))
+        images = mapping.setdefault(normalise_participant(participant), [])
+        images.append(PoolImage(image, int(float(domain))))
     return mapping
 
 
@@ -325,7 +365,7 @@ class ReferenceStrategy:
 
     name: ClassVar[str] = ""
 
-    def __init__(self, strategy: str) -> None:
+    def __init__(self, strategy: str, per_video: int = 1) -> None:
         if strategy != self.name:
             raise ValueError(
                 f"reference.strategy={strategy!r} but the reference group chosen is "
@@ -333,6 +373,7 @@ class ReferenceStrategy:
                 f"are in conf/reference/{strategy}.yaml)"
             )
         self.strategy = strategy
+        self.per_video = identity_count(per_video)
 
     def assign(
         self, videos: Sequence[VideoInfo], encode_style: StyleEncodeFn | None = None
@@ -340,24 +381,50 @@ class ReferenceStrategy:
         raise NotImplementedError
 
 
+def _listed_count(per_video: int | None, listed: int, where: str) -> int:
+    """``per_video`` of a strategy given its images: null takes them all, else it must agree."""
+    if per_video is None:
+        return listed
+    if identity_count(per_video) != listed:
+        raise ValueError(
+            f"{where} lists {listed} image(s) but reference.per_video={per_video}; list one image "
+            "per identity, or set reference.per_video=null to take them all"
+        )
+    return per_video
+
+
 class FixedReference(ReferenceStrategy):
-    """One image and domain for every video."""
+    """The same image(s) and domain(s) for every video: one identity per listed image."""
 
     name = "fixed"
 
-    def __init__(self, strategy: str, path: str | None, domain: int | None) -> None:
-        super().__init__(strategy)
+    def __init__(
+        self,
+        strategy: str,
+        path: str | Sequence[str] | None,
+        domain: int | Sequence[int] | None,
+        per_video: int | None = None,
+    ) -> None:
         if path is None:
             raise ValueError("reference strategy 'fixed' needs `reference.path=IMAGE`")
         if domain is None:
             raise ValueError("reference strategy 'fixed' needs `reference.domain=N` (e.g. 0 or 1)")
-        self.path, self.domain = Path(str(path)), int(domain)
+        paths = to_plain(path)
+        paths = [paths] if isinstance(paths, str | Path) else list(paths)
+        domains = to_plain(domain)
+        domains = list(domains) if isinstance(domains, list) else [domains] * len(paths)
+        if len(domains) != len(paths):
+            raise ValueError(
+                f"reference.domain lists {len(domains)} domain(s) for {len(paths)} image(s) in "
+                "reference.path; give one domain, or one per image"
+            )
+        super().__init__(strategy, _listed_count(per_video, len(paths), "reference.path"))
+        self.images = [PoolImage(Path(str(p)), int(d)) for p, d in zip(paths, domains, strict=True)]
 
     def assign(self, videos, encode_style=None) -> list[Assignment]:
-        check_reference(self.path)  # fail now, naming the file, rather than after the first video
-        return [
-            Assignment(v.video, v.participant, self.path, self.domain, self.name) for v in videos
-        ]
+        for image in self.images:  # fail now, naming the file, rather than after the first video
+            check_reference(image.path)
+        return _assign(videos, {v.video: "all" for v in videos}, {"all": self.images}, self.name)
 
 
 class PerParticipantReference(ReferenceStrategy):
@@ -365,11 +432,13 @@ class PerParticipantReference(ReferenceStrategy):
 
     name = "per_participant"
 
-    def __init__(self, strategy: str, mapping: str | None, domain: int | None) -> None:
-        super().__init__(strategy)
+    def __init__(
+        self, strategy: str, mapping: str | None, domain: int | None, per_video: int | None = None
+    ) -> None:
+        super().__init__(strategy, 1 if per_video is None else per_video)
         if mapping is None:
             raise ValueError("reference strategy 'per_participant' needs `reference.mapping=FILE`")
-        self.mapping, self.domain = Path(str(mapping)), domain
+        self.mapping, self.domain, self.listed = Path(str(mapping)), domain, per_video is None
 
     def assign(self, videos, encode_style=None) -> list[Assignment]:
         mapping = read_mapping(self.mapping, self.domain)
@@ -380,19 +449,13 @@ class PerParticipantReference(ReferenceStrategy):
                 f"reference mapping {self.mapping} has no entry for participant(s) {missing}; "
                 f"it lists {natsorted(mapping)}; add a row per participant"
             )
-        chosen = {v.participant: mapping[normalise_participant(v.participant)] for v in videos}
-        for image in {image.path for image in chosen.values()}:
-            check_reference(image)
-        return [
-            Assignment(
-                v.video,
-                v.participant,
-                chosen[v.participant].path,
-                chosen[v.participant].domain,
-                self.name,
-            )
-            for v in videos
-        ]
+        chosen = {p: mapping[normalise_participant(p)] for p in participants}
+        for participant, images in chosen.items():
+            if not self.listed:
+                _listed_count(self.per_video, len(images), f"{self.mapping} for {participant}")
+            for image in images:
+                check_reference(image.path)
+        return _assign(videos, {v.video: v.participant for v in videos}, chosen, self.name)
 
 
 class PoolStrategy(ReferenceStrategy):
@@ -405,15 +468,18 @@ class PoolStrategy(ReferenceStrategy):
         domain: int | None,
         domains: Mapping[str, int] | None,
         unit: str,
+        per_video: int = 1,
     ) -> None:
-        super().__init__(strategy)
+        super().__init__(strategy, per_video)
         if unit not in UNITS:
             raise ValueError(f"reference.unit must be one of {UNITS}, got {unit!r}")
         self.pool, self.domain, self.unit = pool, domain, unit
         self.domains = dict(to_plain(domains) or {})
 
     def images(self) -> list[PoolImage]:
-        return list_pool(self.pool, self.domains, self.domain)
+        images = list_pool(self.pool, self.domains, self.domain)
+        _enough_images(len(images), self.per_video, f"reference pool {self.pool}")
+        return images
 
 
 class RandomReference(PoolStrategy):
@@ -421,27 +487,31 @@ class RandomReference(PoolStrategy):
 
     name = "random"
 
-    def __init__(self, strategy, pool, domain, domains, unit, seed: int) -> None:
-        super().__init__(strategy, pool, domain, domains, unit)
+    def __init__(self, strategy, pool, domain, domains, unit, seed: int, per_video=1) -> None:
+        super().__init__(strategy, pool, domain, domains, unit, per_video)
         self.seed = int(seed)
 
     def assign(self, videos, encode_style=None) -> list[Assignment]:
         units, unit_of = _units(videos, self.unit)
-        drawn = _seeded_cycle(self.images(), len(units), self.seed)
-        return _assign(videos, unit_of, dict(zip(units, drawn, strict=True)), self.name)
+        drawn = _seeded_cycle(self.images(), len(units) * self.per_video, self.seed)
+        choice = dict(zip(units, _in_groups(drawn, self.per_video), strict=True))
+        return _assign(videos, unit_of, choice, self.name)
 
 
 class UniformBackgroundReference(PoolStrategy):
     """The pool's images with the most uniform backgrounds (the paper's choice, to avoid artefacts).
 
-    Images are ranked by :func:`border_nonuniformity`; the ``top_k`` best are handed out to the
-    units in turn (``top_k: 1``: every video gets the single most uniform image).
+    Images are ranked by :func:`border_nonuniformity`; the ``top_k`` best (at least
+    ``per_video``) are handed out to the units in turn (``top_k: 1``: every video gets the single
+    most uniform image).
     """
 
     name = "uniform_background"
 
-    def __init__(self, strategy, pool, domain, domains, unit, border: float, top_k: int) -> None:
-        super().__init__(strategy, pool, domain, domains, unit)
+    def __init__(
+        self, strategy, pool, domain, domains, unit, border: float, top_k: int, per_video=1
+    ) -> None:
+        super().__init__(strategy, pool, domain, domains, unit, per_video)
         if not 0 < float(border) < 0.5:
             raise ValueError(
                 f"reference.border={border} must be a fraction of the side in (0, 0.5)"
@@ -456,9 +526,12 @@ class UniformBackgroundReference(PoolStrategy):
         order = np.argsort(scores, kind="stable")
         for i in order[: max(5, self.top_k)]:
             log.info("border non-uniformity %.2f: %s", scores[i], pool[i].path)
-        best = [pool[i] for i in order[: self.top_k]]
+        best = [pool[i] for i in order[: max(self.top_k, self.per_video)]]
         units, unit_of = _units(videos, self.unit)
-        choice = {unit: best[i % len(best)] for i, unit in enumerate(units)}
+        k = self.per_video
+        choice = {
+            unit: [best[(i * k + j) % len(best)] for j in range(k)] for i, unit in enumerate(units)
+        }
         return _assign(videos, unit_of, choice, self.name)
 
 
@@ -473,8 +546,8 @@ class DiverseReference(PoolStrategy):
         pool = self.images()
         codes = encode_style([image.path for image in pool], [image.domain for image in pool])
         units, unit_of = _units(videos, self.unit)
-        picks = farthest_points(codes, len(units))
-        choice = {u: pool[i] for u, i in zip(units, picks, strict=True)}
+        picks = _in_groups(farthest_points(codes, len(units) * self.per_video), self.per_video)
+        choice = {u: [pool[i] for i in chosen] for u, chosen in zip(units, picks, strict=True)}
         return _assign(videos, unit_of, choice, self.name)
 
 
@@ -497,8 +570,9 @@ class GenderMatchedReference(ReferenceStrategy):
         seed: int,
         domains: Mapping[str, int],
         aliases: Mapping[str, str] | None,
+        per_video: int = 1,
     ) -> None:
-        super().__init__(strategy)
+        super().__init__(strategy, per_video)
         if metadata is None:
             raise ValueError("reference strategy 'gender_matched' needs `reference.metadata=FILE`")
         self.metadata, self.pool, self.seed = metadata, pool, int(seed)
@@ -518,7 +592,7 @@ class GenderMatchedReference(ReferenceStrategy):
                 f"participant metadata {self.metadata} has no gender for participant(s) "
                 f"{missing}; add them to the sheet"
             )
-        choice: dict[str, PoolImage] = {}
+        choice: dict[str, list[PoolImage]] = {}
         for gender in natsorted({genders[normalise_participant(p)] for p in participants}):
             if gender not in self.domains:
                 raise ValueError(
@@ -532,9 +606,11 @@ class GenderMatchedReference(ReferenceStrategy):
                     f"reference pool {self.pool} has no images for {gender!r} "
                     f"(domain {self.domains[gender]}); add them under {Path(self.pool) / gender}"
                 )
+            where = f"reference pool {Path(self.pool) / gender}"
+            _enough_images(len(candidates), self.per_video, where)
             members = [p for p in participants if genders[normalise_participant(p)] == gender]
-            drawn = _seeded_cycle(candidates, len(members), self.seed)
-            choice.update(zip(members, drawn, strict=True))
+            drawn = _seeded_cycle(candidates, len(members) * self.per_video, self.seed)
+            choice.update(zip(members, _in_groups(drawn, self.per_video), strict=True))
         return _assign(videos, {v.video: v.participant for v in videos}, choice, self.name)
 
 
@@ -592,14 +668,19 @@ def select_references(
     return assignments
 
 
-def write_references_csv(assignments: Sequence[Assignment], path: str | Path) -> Path:
-    """``references.csv``: which reference and domain each video got, and by which strategy."""
+def write_references_csv(
+    assignments: Sequence[Assignment], path: str | Path, names: Sequence[str] | None = None
+) -> Path:
+    """``references.csv``: which reference and domain each synthetic video got, by which
+    strategy, from which source video; ``names`` are the synthetic ids (default: the source's)."""
+    names = [a.video for a in assignments] if names is None else list(names)
 
     def write(partial: Path) -> None:
         with partial.open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(REFERENCE_COLUMNS)
-            for a in assignments:
-                writer.writerow([a.video, a.participant, str(a.reference), a.domain, a.strategy])
+            for name, a in zip(names, assignments, strict=True):
+                row = [name, a.participant, str(a.reference), a.domain, a.strategy, a.video]
+                writer.writerow([*row, a.identity])
 
     return write_atomically(path, write)
