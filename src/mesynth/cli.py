@@ -2,7 +2,9 @@
 
 Each composes the Hydra config of the same name from the repository's ``conf/`` and hands the
 result to ``mesynth.<area>.run(cfg)``. The top-level ``train.py``/``infer.py``/``evaluate.py``
-call these same functions, so both ways of starting a run are identical.
+call these same functions, so both ways of starting a run are identical. ``python train.py``
+with no arguments while the default dataset is missing runs ``experiment=pipeline_test``: a
+small set made by :mod:`mesynth.prepare` from the face scikit-image ships, and tiny networks.
 
 An error the user can fix prints one block and exits with status 2 (a config Hydra cannot
 compose too); ``MESYNTH_DEBUG=1`` shows the traceback (see :mod:`mesynth.console`). Log lines
@@ -11,8 +13,10 @@ go through tqdm, so they never land on a progress bar's line.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -28,6 +32,8 @@ from mesynth.launch import (
 )
 
 __all__ = ["CONF_ENV", "conf_dir", "evaluate_main", "infer_main", "train_main"]
+
+log = logging.getLogger(__name__)
 
 
 def _given(argv: list[str], key: str) -> bool:
@@ -86,10 +92,55 @@ def _launch(config_name: str, runner: Callable[[DictConfig], object]) -> None:
         raise
 
 
-def train_main() -> None:
+PIPELINE_TEST = "experiment=pipeline_test"
+REAL_DATA_HINT = (
+    "To train on real data: `mesynth download celeba-hq-dataset`, then `python train.py`; or "
+    "prepare your own photos with `mesynth prepare-data PHOTOS data/faces` and run "
+    "`python train.py data.root=data/faces` (see README, Training)."
+)
+
+
+def pipeline_test_needed(arguments: list[str]) -> bool:
+    """``python train.py`` with no arguments while the default dataset is not there."""
+    if arguments:
+        return False
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose(config_name="train")
+    return not (Path(cfg.data.root) / "train").is_dir()
+
+
+def train_or_pipeline_test(cfg: DictConfig) -> object:
+    """Train as configured; for the pipeline test, make its small dataset first."""
     from mesynth.training import run
 
-    _launch("train", run)
+    test = cfg.get("pipeline_test")
+    if not test:
+        return run(cfg)
+    from mesynth.prepare.example import ensure_pipeline_set
+
+    log.warning(
+        "no dataset at the default data.root: running the PIPELINE TEST (tiny networks on "
+        "faces made from scikit-image's astronaut, into %s). %s",
+        cfg.data.root,
+        REAL_DATA_HINT,
+    )
+    ensure_pipeline_set(
+        Path(cfg.data.root),
+        Path(test.photos),
+        int(test.photos_per_domain),
+        int(cfg.model.net.img_size),
+    )
+    result = run(cfg)
+    log.warning("pipeline test finished (outputs in %s). %s", cfg.paths.output_dir, REAL_DATA_HINT)
+    return result
+
+
+def train_main() -> None:
+    if pipeline_test_needed(sys.argv[1:]):
+        sys.argv.append(PIPELINE_TEST)
+    _launch("train", train_or_pipeline_test)
 
 
 def infer_main() -> None:

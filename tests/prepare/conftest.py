@@ -123,7 +123,8 @@ def make_celeba(root: Path) -> Path:
         eyes = np.concatenate([points[EYE_LEFT].mean(0), points[EYE_RIGHT].mean(0)])
         mouth = np.concatenate([points[48], points[54]])
         five = [*eyes, *points[30], *mouth]
-        attr.append(f"{name} {glasses:2d} -1 {1 if index % 2 else -1:2d}")
+        male = 1 if person in ("8", "10") else -1
+        attr.append(f"{name} {glasses:2d} {male:2d} {1 if index % 2 else -1:2d}")
         marks.append(name + " " + " ".join(str(int(round(v))) for v in five))
         boxes.append(f"{name} 60 40 120 150")
         identities.append(f"{name} {person}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import hydra
 import numpy as np
 import pytest
 
@@ -16,8 +17,10 @@ from mesynth.media import read_image
 from mesynth.prepare import run as prepare_run
 from mesynth.prepare.report import read_csv
 from mesynth.prepare.run import PrepareSettings, prepare
+from mesynth.training.finetune import resolve_domain_sources
 from mesynth.video.sources import open_sources
 from tests.prepare.conftest import EXPECTED, KEPT
+from tests.training.conftest import compose_train
 
 SIZE = 128
 
@@ -300,7 +303,40 @@ def test_an_unknown_celeba_attribute_names_the_list_and_the_choices(
 ):
     error = _error_of([str(celeba_folder), str(tmp_path / "out"), "--attribute", "Glasses"], capsys)
     assert (
-        "list_attr_celeba.txt has no such attribute" in error
+        "list_attr_celeba.txt has no attribute Glasses" in error
         and "Eyeglasses, Male, Smiling" in error
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_several_celeba_attributes_give_the_domains_finetune_glasses_continues(
+    celeba_folder, tmp_path
+):
+    out = tmp_path / "out"
+    arguments = [str(celeba_folder), str(out), "--attribute", "Male,Eyeglasses", "--val", "0"]
+    assert (
+        main(["prepare-data", *arguments, "--size", "64", "--workers", "1", "--no-progress"]) == 0
+    )
+    domains = {row["file"][-10:]: row["domain"] for row in read_csv(out / "prepared.csv")}
+    assert [domains[f"00000{i}.jpg"] for i in range(1, 5)] == [
+        "female_glasses",
+        "female",
+        "male_glasses",
+        "male",
+    ]
+    # The README's command: the experiment as written, pointed at the prepared folder.
+    cfg = compose_train(
+        ["experiment=finetune_glasses", "data=celeba_hq", f"data.root={out}"]
+        + ["data.domains=[female,male,female_glasses,male_glasses]", f"paths.output_dir={tmp_path}"]
+    )
+    datamodule = hydra.utils.instantiate(cfg.data, img_size=64)
+    assert datamodule.index("train").counts() == [2, 2, 2, 2]
+    finetune = cfg.finetune
+    sources = resolve_domain_sources(
+        datamodule.domains,
+        finetune.checkpoint_domains,
+        2,
+        finetune.domain_map,
+        finetune.new_domains,
+    )
+    assert sources == [0, 1, 0, 1]  # glasses domains start from the female and male heads

@@ -73,17 +73,40 @@ def read_pairs(path: Path, what: str) -> dict[str, str]:
     return pairs
 
 
+def attribute_names_of(attribute: str, attribute_names: Mapping) -> tuple[str, str]:
+    """(name when present, name when absent) of one attribute; absent may be empty."""
+    names = attribute_names.get(attribute)
+    if not names:
+        return attribute.lower(), f"no_{attribute.lower()}"
+    present, absent = (str(name or "").lower() for name in names)
+    return present, absent
+
+
+def domain_name(values: Sequence[int], names: Sequence[tuple[str, str]]) -> str:
+    """The domain of a photo from its attribute values (1 present, -1 absent): the present or
+    absent names joined by '_', empty names left out; ``no_<present names>`` when all are."""
+    parts = [
+        present if value == 1 else absent
+        for value, (present, absent) in zip(values, names, strict=True)
+    ]
+    joined = "_".join(part for part in parts if part)
+    return joined or "no_" + "_".join(present for present, _ in names)
+
+
 def attribute_domains(
     names: Sequence[str], attribute: str, attribute_names: Mapping, path: Path
-) -> tuple[int, tuple[str, str]]:
-    """The column of ``attribute`` and its two domain names (present, absent)."""
-    if attribute not in names:
+) -> tuple[list[int], list[tuple[str, str]]]:
+    """The columns of ``attribute`` (one name or several, comma-separated) and their names."""
+    wanted = [name.strip() for name in attribute.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in names]
+    if unknown or not wanted:
         raise PrepareError(
-            f"--attribute {attribute}: {path} has no such attribute; it has "
-            f"{', '.join(names)} (names are case-sensitive)"
+            f"--attribute {attribute}: {path} has no attribute {', '.join(unknown) or '(none given)'}; "
+            f"it has {', '.join(names)} (names are case-sensitive; several: Male,Eyeglasses)"
         )
-    present, absent = attribute_names.get(attribute) or (attribute.lower(), f"no_{attribute}")
-    return names.index(attribute), (present.lower(), absent.lower())
+    return [names.index(name) for name in wanted], [
+        attribute_names_of(n, attribute_names) for n in wanted
+    ]
 
 
 def _check_lists(root: Path) -> dict[str, Path]:
@@ -114,10 +137,13 @@ def _domains_of(root, paths, table, names, attribute, attribute_names, domains_c
         return by_file
     if attribute is None:
         return dict.fromkeys(table, DEFAULT_DOMAIN)
-    column, (present, absent) = attribute_domains(
+    columns, domain_names = attribute_domains(
         names, attribute, attribute_names, paths["attributes"]
     )
-    return {name: present if values[column] == 1 else absent for name, values in table.items()}
+    return {
+        name: check_domain_name(domain_name([values[c] for c in columns], domain_names), attribute)
+        for name, values in table.items()
+    }
 
 
 def celeba_source(

@@ -101,3 +101,21 @@ def make_pipeline_photos(root: Path, per_domain: int, size: int = 288, seed: int
             image = posed_photo(looks[domain], random_pose(rng), background(size, rng))
             write_photo(root / domain / f"{domain}_{index:03d}.jpg", image)
     return root
+
+
+def ensure_pipeline_set(
+    out: Path, photos: Path, per_domain: int, size: int, seed: int = 0, workers: int = 1
+) -> Path:
+    """The pipeline test's training set in ``out`` (``train/`` and ``val/``), made once by
+    prepare-data from posed copies of the astronaut written to ``photos``."""
+    from mesynth.prepare.run import PrepareSettings, prepare
+
+    out, photos = Path(out), Path(photos)
+    if (out / "prepared.csv").is_file():
+        return out
+    if not any(photos.glob("*/*.jpg")):
+        make_pipeline_photos(photos, per_domain, seed=seed)
+    prepare(
+        PrepareSettings(source=photos, out=out, size=size, val=0.25, seed=seed, workers=workers)
+    )
+    return out

@@ -73,9 +73,11 @@ class PrepareSettings:
             "domains_csv_sha256": digest(self.domains_csv),
             "identities_csv_sha256": digest(self.identities_csv),
             "attribute": self.attribute,
-            "attribute_names": list(self.attribute_names.get(self.attribute) or [])
-            if self.attribute
-            else None,
+            "attribute_names": {
+                name: list(self.attribute_names.get(name) or [])
+                for name in (self.attribute or "").split(",")
+                if name
+            },
             "by_folder": self.by_folder,
             "size": self.size,
             "val": self.val,

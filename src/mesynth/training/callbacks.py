@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from mesynth.checkpoint import export_official
 from mesynth.training.module import StarGANModule
-from mesynth.training.samples import latent_grid, reference_grid, save_grid
+from mesynth.training.samples import captioned, latent_grid, reference_grid, save_grid
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,14 @@ class SampleGrids(Callback):
     take images (W&B)."""
 
     def __init__(
-        self, inputs: Mapping[str, torch.Tensor], z_codes: torch.Tensor, dirpath, every: int
+        self,
+        inputs: Mapping[str, torch.Tensor],
+        z_codes: torch.Tensor,
+        dirpath,
+        every: int,
+        caption: str | None = None,
     ) -> None:
+        self.caption = caption  # written across the top of every grid (``run_label``)
         self.inputs = dict(inputs)
         self.z_codes = z_codes
         self.dirpath = Path(dirpath)
@@ -141,6 +147,8 @@ class SampleGrids(Callback):
         }
         written = {}
         for kind, grid in grids.items():
+            if self.caption:
+                grid = captioned(grid, self.caption)
             written[kind] = save_grid(grid, self.dirpath / f"{module.iteration:06d}_{kind}.png")
             for logger in module.loggers:
                 if hasattr(logger, "log_image"):

@@ -67,6 +67,9 @@ class StarGANModule(L.LightningModule):
     one would have.
     """
 
+    # A note saved in every checkpoint for runs that are not real training (``run_label``).
+    run_label: str | None = None
+
     def __init__(
         self,
         net: Mapping,
@@ -302,6 +305,8 @@ class StarGANModule(L.LightningModule):
             "net_config": self.net_config.to_dict(),
             "seed": int(self.hparams.seed),
         }
+        if self.run_label:
+            checkpoint[CHECKPOINT_KEY]["run_label"] = self.run_label
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get(CHECKPOINT_KEY)

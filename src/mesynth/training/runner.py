@@ -148,6 +148,10 @@ def run(cfg: DictConfig) -> Munch:
     )
     datamodule.setup("fit")
     module = build_module(cfg, datamodule.domains)
+    label = cfg.get("run_label")
+    if label:
+        module.run_label = str(label)
+        log.warning("%s", label)
 
     samples = cfg.samples
     inputs = datamodule.sample_batch(int(samples.num_sources))
@@ -159,7 +163,9 @@ def run(cfg: DictConfig) -> Munch:
     callbacks = [
         IterationProgress(int(schedule.total_iters)),
         IterationCheckpoint(output_dir / "checkpoints", int(schedule.save_every)),
-        SampleGrids(inputs, z_codes, output_dir / "samples", int(schedule.sample_every)),
+        SampleGrids(
+            inputs, z_codes, output_dir / "samples", int(schedule.sample_every), caption=label
+        ),
     ]
     if int(schedule.eval_every) > 0:
         from mesynth.training.metrics import MetricsCallback
@@ -188,4 +194,6 @@ def run(cfg: DictConfig) -> Munch:
         trainer.fit(
             module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True
         )
+    if label:
+        log.warning("%s", label)
     return Munch(trainer=trainer, module=module, datamodule=datamodule, output_dir=output_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import torch
 from torchvision.utils import make_grid, save_image
 
@@ -50,6 +51,16 @@ def latent_grid(nets: Mapping, x_src: torch.Tensor, z_codes: torch.Tensor, num_d
             style = nets["mapping_network"](z.expand(count, -1), labels)
             rows.append(nets["generator"](x_src, style, masks))
     return make_grid(to_unit_range(torch.cat(rows)), nrow=count, padding=0)
+
+
+def captioned(grid: torch.Tensor, caption: str) -> torch.Tensor:
+    """``grid`` (3, H, W) in [0, 1] under a white band that reads ``caption``."""
+    from PIL import Image, ImageDraw
+
+    band = Image.new("RGB", (grid.shape[2], 14), "white")
+    ImageDraw.Draw(band).text((2, 1), caption, fill=(200, 0, 0))
+    pixels = torch.from_numpy(np.asarray(band).copy()).permute(2, 0, 1).to(grid)
+    return torch.cat([pixels / 255.0, grid], dim=1)
 
 
 def save_grid(grid: torch.Tensor, path: str | Path) -> Path:
