@@ -839,7 +839,9 @@ def test_softnet_trains_in_every_fold_through_hydra(clips, tmp_path):
             *_overrides(clips, out, "spotter=softnet"),
             "spotting.conditions=[original,synthetic]",
             "spotter.epochs=1",
-            "spotter.accelerator=cpu",
+            "spotter.device=cpu",
+            "spotter.weights=train",
+            "spotter.flow=fast",  # DIS: the plumbing is tested here, TV-L1 in test_softnet
             "spotting.figures.enabled=false",
         ]
     )

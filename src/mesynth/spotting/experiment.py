@@ -95,10 +95,11 @@ def _spotter_name(node: DictConfig) -> str:
 
 
 def spotting_videos(
-    inputs: SpottingInputs, cfg: DictConfig, maps: bool | None = None
+    inputs: SpottingInputs, cfg: DictConfig, maps: bool | None = None, spotter=None
 ) -> tuple[list[SpottingVideo], dict[str, list[SpottingVideo]]]:
     """Motion features of every video (cached, in worker processes), as :class:`SpottingVideo`;
-    ``maps``: whether the spotter reads flow maps (None: as ``spotting.features`` says).
+    ``maps``: whether the spotter reads flow maps (None: as ``spotting.features`` says). A
+    ``spotter`` with features of its own (``video_features``, SOFTNet's) computes them instead.
 
     Synthetic frames are the face crop already; they are read at their original's frame rate.
     """
@@ -120,13 +121,21 @@ def spotting_videos(
             FeatureJob(f"{set_name}/{e.name}", e.source, e.crop, fps_of.get(e.video_id))
             for e in videos
         )
-    features = compute_many(
-        jobs,
-        settings,
+    run = (
         Path(str(spotting.cache_dir)),
         resolve_num_workers(spotting.workers, "spotting.workers"),
         bool(spotting.progress),
     )
+    own = getattr(spotter, "video_features", None)
+    if own is not None:
+        by_participant: dict[str, list] = {}
+        for entry in inputs.originals:
+            events = inputs.ground_truth.get(entry.video_id, [])
+            by_participant.setdefault(entry.participant, []).extend(events)
+        participants = [entry.participant for entry in entries]
+        features = own(jobs, participants, inputs.ground_truth, by_participant, *run)
+    else:
+        features = compute_many(jobs, settings, *run)
     made = [
         SpottingVideo(
             video_id=entry.video_id,
@@ -183,9 +192,9 @@ def evaluate(cfg: DictConfig) -> SpottingResults:
             "task=spotting needs a spotter: add spotter=flow_peaks or softnet"
         )
     # Built once up front: a bad spotter setting stops the run before any feature is computed.
-    needs_maps = getattr(_build_spotter(spotter_node, int(spotting.seed)), "needs_maps", None)
+    probe = _build_spotter(spotter_node, int(spotting.seed))
     inputs = load_inputs(cfg)
-    originals, synthetic = spotting_videos(inputs, cfg, needs_maps)
+    originals, synthetic = spotting_videos(inputs, cfg, getattr(probe, "needs_maps", None), probe)
     chosen_curves = curve_videos(cfg, originals) if spotting.figures.enabled else []
     log.info(
         "spotting: %s, %d original videos of %d participants, synthetic sets %s",
@@ -493,7 +502,9 @@ def score_as_configured(
     spotter_node = cfg.get("spotter")
     spotter = _build_spotter(spotter_node, int(cfg.spotting.seed))
     inputs = load_inputs(cfg, min_participants=1)
-    originals, synthetic = spotting_videos(inputs, cfg, maps=getattr(spotter, "needs_maps", None))
+    originals, synthetic = spotting_videos(
+        inputs, cfg, getattr(spotter, "needs_maps", None), spotter
+    )
     sides = {"original": originals} | {f"synthetic[{n}]": v for n, v in synthetic.items()}
     scores = {}
     for label, videos in sides.items():

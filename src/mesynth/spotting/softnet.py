@@ -192,6 +192,13 @@ def tvl1_flow(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return cv2.optflow.DualTVL1OpticalFlow_create().calc(first, second, None)
 
 
+def dis_flow(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """(H, W, 2) float32 DIS flow (OpenCV's medium preset): ``flow=fast``, for quick looks,
+    NOT SOFTNet's features (about 70x faster than TV-L1)."""
+    solver = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return solver.calc(np.ascontiguousarray(first), np.ascontiguousarray(second), None)
+
+
 def polar_round_trip(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``u, v`` through magnitude and angle and back (float32, as SOFTNet's ``pol2cart``)."""
     magnitude, angle = cv2.cartToPolar(flow[..., 0], flow[..., 1])

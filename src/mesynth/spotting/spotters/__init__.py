@@ -1,5 +1,5 @@
-"""Spotters: ``flow_peaks`` (training-free, calibrated) and ``softnet`` (a shallow three-stream
-CNN). Both follow :class:`mesynth.spotting.types.Spotter`: ``fit(videos)`` on training videos
+"""Spotters: ``flow_peaks`` (training-free, calibrated) and ``softnet`` (SOFTNet, Liong et al.
+2021, with its released weights or trained per fold). Both follow :class:`mesynth.spotting.types.Spotter`: ``fit(videos)`` on training videos
 with their ground truth, then ``frame_scores(video)`` (T,) and ``predict(video)``, predictions
 in source frame numbers with scores. ``needs_maps`` says whether the spotter reads the features'
 flow maps (``FeatureSettings.from_config(node, maps=spotter.needs_maps)``).
