@@ -140,7 +140,7 @@ class SoftNetComputation:
     flow: str = "tvl1"
 
     def key(self, job: SoftNetJob) -> dict:
-        from mesynth.spotting.video_pool import source_identity
+        from mesynth.caching import source_identity
 
         return {
             "version": FEATURES_VERSION,
@@ -179,7 +179,7 @@ class SoftNetComputation:
     def load(self, path: Path, key: Mapping | None) -> np.ndarray | None:
         import json
 
-        from mesynth.spotting.video_pool import same_key
+        from mesynth.caching import same_key
 
         if key is not None:
             stored = path.with_suffix(".json")
