@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 CONF_ENV = "MESYNTH_CONF_DIR"
@@ -45,6 +46,29 @@ def resolve_num_workers(value: object, setting: str = "num_workers") -> int:
     if workers < 0 or str(value).strip() != str(workers):
         raise ValueError(f"{setting}={value!r} must be a whole number >= 0 or auto")
     return workers
+
+
+def choice_problem(setting: str, value: object, choices: Iterable[object], hint: str = "") -> str:
+    """The one message for a value that is not one of ``choices`` (empty when it is one)."""
+    choices = list(choices)
+    if value in choices:
+        return ""
+    return f"{setting}={value!r} is not one of {choices}" + (f"; {hint}" if hint else "")
+
+
+def check_choice(
+    setting: str,
+    value: object,
+    choices: Iterable[object],
+    error: type[Exception] = ValueError,
+    hint: str = "",
+) -> object:
+    """``value`` when it is one of ``choices``; else ``error``: ``setting=value is not one of
+    [...]`` and, when given, the ``hint`` that says how to fix it."""
+    problem = choice_problem(setting, value, choices, hint)
+    if problem:
+        raise error(problem)
+    return value
 
 
 def dataclass_values(cls: type, node: object, setting: str, drop: tuple[str, ...] = ()) -> dict:

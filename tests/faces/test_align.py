@@ -120,5 +120,5 @@ def test_frames_without_a_face(tmp_path, detector, face_image):
     # The missing frame's crop lies halfway between its neighbours'.
     np.testing.assert_allclose(matrices[1], (matrices[0] + matrices[2]) / 2, atol=0.05)
 
-    with pytest.raises(ValueError, match="crop mode 'wobbly'"):
+    with pytest.raises(ValueError, match="crop mode='wobbly' is not one of"):
         estimate_crop(gappy, "wobbly", SIZE)

@@ -54,7 +54,7 @@ def test_manifest_round_trip_and_record_updates(tmp_path):
     assert manifest.untrained and manifest.num_threads == 3 and manifest.done() == ["v"]
     assert manifest.videos["v"].frames_written == 2 and output.untrained()
     assert output.is_synthesis_output()
-    with pytest.raises(ValueError, match="status 'finished' is not one of"):
+    with pytest.raises(ValueError, match="status='finished' is not one of"):
         output.update_records({"v": {"status": "finished"}})
     output.manifest_path.write_text("[1, 2]")
     with pytest.raises(OutputError, match="a JSON object expected"):
@@ -73,5 +73,5 @@ def test_frame_map_round_trip_and_which_kinds_need_one(tmp_path):
     output.write_frame_map("v", numbers, ["f3", "f4", "f7"])
     assert output.read_frame_map("v") == [3, 4, 7]
     assert output.video_path("v", "ffv1") == tmp_path / "v.mkv"
-    with pytest.raises(ValueError, match="writer kind 'gif' is not one of"):
+    with pytest.raises(ValueError, match="writer kind='gif' is not one of"):
         output.video_path("v", "gif")

@@ -184,7 +184,7 @@ def test_manifest_round_trip_and_status_check(tmp_path: Path) -> None:
     manifest = output.read_manifest()
     assert manifest.done() == ["v"] and manifest.num_threads == 2
     assert manifest.videos["v"].skipped_source_frames == ["x_0004"]
-    with pytest.raises(ValueError, match="status 'finished'"):
+    with pytest.raises(ValueError, match="status='finished' is not one of"):
         output.update_records({"v": {"status": "finished"}})
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(ValueError, match="not a readable synthesis manifest"):

@@ -201,7 +201,7 @@ def test_unusable_paths_have_clear_errors(tmp_path: Path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(LayoutError, match="not a video"):
         open_sources(tmp_path / "notes.txt")
-    with pytest.raises(ValueError, match="layout 'bogus'"):
+    with pytest.raises(ValueError, match="layout='bogus' is not one of"):
         open_sources(tmp_path, layout="bogus")
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all")

@@ -110,7 +110,7 @@ def test_wrong_frames_are_refused(tmp_path: Path):
         with pytest.raises(IncompleteVideoError, match="has 2 frames but 3"):
             writer.write(np.zeros((1, 8, 8, 3), dtype=np.uint8))
     assert output_state("png", tmp_path, "v") == "complete"
-    with pytest.raises(ValueError, match="writer kind 'gif'"):
+    with pytest.raises(ValueError, match="writer kind='gif' is not one of"):
         open_writer("gif", tmp_path / "v.gif", ["a"], 30.0, (8, 8))
 
 

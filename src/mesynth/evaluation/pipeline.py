@@ -17,6 +17,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 import mesynth.evaluation.analyses  # noqa: F401  (registers the analyses of task=au)
+from mesynth.config import check_choice
 from mesynth.evaluation.common import EvaluationInputError, write_csv, write_json, write_text
 from mesynth.evaluation.context import Context
 from mesynth.evaluation.outputs import REPORT_OUTPUTS, remove_stale_outputs
@@ -34,9 +35,7 @@ def _switch(cfg: DictConfig, setting: str) -> str:
     for part in setting.split("."):
         node = node[part]
     text = str(node).strip().lower()
-    if text not in SWITCHES:
-        raise EvaluationInputError(f"{setting}={node!r} must be auto, true or false")
-    return text
+    return check_choice(setting, text, SWITCHES, EvaluationInputError)
 
 
 def wanted(analysis: Analysis, ctx: Context, notes: list[str]) -> bool:
@@ -59,10 +58,7 @@ def run(cfg: DictConfig) -> dict:
     """Evaluate as ``cfg.task`` says; returns the summary (what ``summary.json`` holds)."""
     ctx = Context(cfg)
     task, known = ctx.task, tasks()
-    if task not in known:
-        raise EvaluationInputError(
-            f"task={task!r} is not one of {sorted(known)}; e.g. task=spotting"
-        )
+    check_choice("task", task, sorted(known), EvaluationInputError, "e.g. task=spotting")
     missing = [p for p in (ctx.output_dir, *ctx.output_dir.parents) if not p.exists()]
     ctx.output_dir.mkdir(parents=True, exist_ok=True)
     for marker in ("summary.json", "report.md"):

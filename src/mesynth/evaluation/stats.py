@@ -33,6 +33,7 @@ from natsort import natsorted
 from scipy.signal import savgol_filter
 from scipy.stats import rankdata
 
+from mesynth.config import check_choice
 from mesynth.evaluation.common import (
     INTENSITY_AUS,
     EvaluationInputError,
@@ -66,8 +67,7 @@ class StatsSettings:
     smooth_polyorder: int = 2
 
     def __post_init__(self) -> None:
-        if self.align not in ALIGN_MODES:
-            raise EvaluationInputError(f"align={self.align!r} is not one of {ALIGN_MODES}")
+        check_choice("align", self.align, ALIGN_MODES, EvaluationInputError)
         if self.smooth_window < 0:
             raise EvaluationInputError(f"smooth.window={self.smooth_window} must be >= 0 (0: off)")
         if self.smooth_window:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from mesynth.config import check_choice
 from mesynth.faces.crop import CROP_MODES, Crop
 from mesynth.faces.landmarks import EYE_LEFT, EYE_RIGHT, STABLE, LandmarkDetector
 from mesynth.faces.sampling import sample_indices
@@ -174,8 +175,7 @@ def estimate_crop(
     nose; unaffected by expressions) and smoothed with a Savitzky-Golay filter over ``smoothing``
     frames (default: 0.2 s of video); frames without a face are interpolated.
     """
-    if mode not in CROP_MODES:
-        raise ValueError(f"crop mode {mode!r} is not one of {CROP_MODES}")
+    check_choice("crop mode", mode, CROP_MODES)
     frame_size = tuple(source.frame_size)
     if mode == "none":
         return Crop.full_frame(frame_size, output_size)

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from mesynth.atomic import write_atomically
+from mesynth.config import check_choice
 
 CROP_MODES = ("none", "fixed", "tracked")
 
@@ -31,8 +32,7 @@ class Crop:
     meta: dict = field(default_factory=dict)  # e.g. landmark count, sampled frames
 
     def __post_init__(self) -> None:
-        if self.mode not in CROP_MODES:
-            raise ValueError(f"crop mode {self.mode!r} is not one of {CROP_MODES}")
+        check_choice("crop mode", self.mode, CROP_MODES)
         if self.mode == "tracked":
             if not self.matrices:
                 raise ValueError("a tracked crop needs one matrix per frame (`matrices`)")

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mesynth.config import check_choice
 from mesynth.imaging import to_grey
 
 log = logging.getLogger(__name__)
@@ -65,11 +66,10 @@ FACE_CHOICES = ("largest", "confident")
 def choose_face(faces: list[tuple[np.ndarray, float]], rule: str) -> np.ndarray:
     """The box of the face to follow among ``(box, score)`` detections: the ``largest`` box or
     the most ``confident`` detection (one rule for synthesis and evaluation alike)."""
+    check_choice("faces.choose", rule, FACE_CHOICES)
     if rule == "largest":
         return max(faces, key=lambda face: (face[0][2] - face[0][0]) * (face[0][3] - face[0][1]))[0]
-    if rule == "confident":
-        return max(faces, key=lambda face: face[1])[0]
-    raise ValueError(f"faces.choose={rule!r} is not one of {FACE_CHOICES}")
+    return max(faces, key=lambda face: face[1])[0]
 
 
 class LandmarkDetector:
@@ -94,8 +94,7 @@ class LandmarkDetector:
         self.model_path = Path(model_path) if model_path is not None else predictor_path()
         if not self.model_path.is_file():
             raise FileNotFoundError(f"landmark model {self.model_path} not found")
-        if choose not in FACE_CHOICES:
-            raise ValueError(f"faces.choose={choose!r} is not one of {FACE_CHOICES}")
+        check_choice("faces.choose", choose, FACE_CHOICES)
         self.detect_size = int(detect_size)
         self.upsample = upsample
         self.choose = choose

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mesynth.config import check_choice
 from mesynth.evaluation.common import EvaluationInputError, participant_of
 from mesynth.faces.crop import Crop
 from mesynth.spotting.scoring import ground_truth_from_annotations
@@ -377,10 +378,7 @@ def original_crop(source, size: int, cache_dir: Path) -> Crop:
 def _original_entries(originals: dict[str, object], cfg) -> list[VideoEntry]:
     spotting, regex = cfg.spotting, str(cfg.participant_regex)
     mode = str(spotting.original_crop)
-    if mode not in ORIGINAL_CROPS:
-        raise EvaluationInputError(
-            f"spotting.original_crop={mode!r} is not one of {ORIGINAL_CROPS}"
-        )
+    check_choice("spotting.original_crop", mode, ORIGINAL_CROPS, EvaluationInputError)
     cache_dir = Path(str(spotting.get("cache_dir") or Path(str(cfg.output_dir)) / "cache"))
     entries = []
     for video, source in sorted(originals.items()):

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
+from mesynth.config import check_choice
 from mesynth.evaluation.common import EvaluationInputError, choose_videos
 from mesynth.spotting.data import SpottingInputs, VideoEntry, frozen_entries, load_inputs
 from mesynth.spotting.folds import (
@@ -173,10 +174,7 @@ def curve_videos(cfg: DictConfig, originals: list[SpottingVideo]) -> list[str]:
 
 def _check_settings(cfg: DictConfig) -> None:
     spotting = cfg.spotting
-    if str(spotting.matching) not in MATCHINGS:
-        raise EvaluationInputError(
-            f"spotting.matching={spotting.matching!r} is not one of {MATCHINGS}"
-        )
+    check_choice("spotting.matching", str(spotting.matching), MATCHINGS, EvaluationInputError)
     if not 0 < float(spotting.iou) <= 1:
         raise EvaluationInputError(f"spotting.iou={spotting.iou} must lie in (0, 1]; MEGC uses 0.5")
 

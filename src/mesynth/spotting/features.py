@@ -47,6 +47,7 @@ import numpy as np
 
 from mesynth.atomic import write_atomically
 from mesynth.caching import digest, same_key, source_identity
+from mesynth.config import choice_problem
 from mesynth.imaging import FarnebackParams, farneback, to_grey
 from mesynth.spotting.roi import REFERENCE, Rois, find_rois
 from mesynth.spotting.video_pool import compute_cached
@@ -117,14 +118,11 @@ class FeatureSettings:
             problems.append(f"landmark_frames={self.landmark_frames} must be >= 1")
         if not 0 < self.top_share <= 1:
             problems.append(f"top_share={self.top_share} must be in (0, 1]")
-        if self.flow_method not in FLOW_METHODS:
-            problems.append(f"flow.method={self.flow_method!r} is not one of {FLOW_METHODS}")
-        if self.dis_preset not in DIS_PRESETS:
-            problems.append(
-                f"flow.dis_preset={self.dis_preset!r} is not one of {list(DIS_PRESETS)}"
-            )
+        problems.append(choice_problem("flow.method", self.flow_method, FLOW_METHODS))
+        problems.append(choice_problem("flow.dis_preset", self.dis_preset, DIS_PRESETS))
         if self.map_size < 8 or self.map_size % 2:
             problems.append(f"map_size={self.map_size} must be an even number >= 8")
+        problems = [problem for problem in problems if problem]
         if problems:
             raise ValueError("spotting feature settings: " + "; ".join(problems))
 

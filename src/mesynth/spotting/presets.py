@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from mesynth.config import check_choice
 from mesynth.evaluation.common import EvaluationInputError
 from mesynth.spotting.roi import ROI_NAMES
 from mesynth.spotting.types import EXPRESSION_TYPES, Prediction
@@ -47,11 +48,8 @@ def read_preset(cfg: DictConfig) -> Preset | None:
     if name is None:
         return None
     presets = OmegaConf.to_container(spotting.get("presets") or {}, resolve=True)
-    if str(name) not in presets:
-        raise EvaluationInputError(
-            f"spotting.preset={name!r} is not one of {sorted(presets)}; choose "
-            "spotting.preset=samm_lv or spotting.preset=casme2, or null for none"
-        )
+    hint = "choose spotting.preset=samm_lv or spotting.preset=casme2, or null for none"
+    check_choice("spotting.preset", str(name), sorted(presets), EvaluationInputError, hint)
     values = presets[str(name)]
     lengths = {
         kind: (int(values["lengths"][kind][0]), _optional_int(values["lengths"][kind][1]))
@@ -78,10 +76,8 @@ def apply_preset(cfg: DictConfig) -> Preset | None:
     if preset is None:
         return None
     source = str(cfg.spotting.get("preset_k", "softnet"))
-    if source not in K_SOURCES:
-        raise EvaluationInputError(
-            f"spotting.preset_k={source!r} is not one of {K_SOURCES} (whose k the preset uses)"
-        )
+    hint = "the source whose k the preset uses"
+    check_choice("spotting.preset_k", source, K_SOURCES, EvaluationInputError, hint)
     filled = []
     features = cfg.spotting.features
     with open_dict(cfg):

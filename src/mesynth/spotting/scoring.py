@@ -38,6 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from mesynth.atomic import write_atomically
+from mesynth.config import check_choice
 from mesynth.spotting.types import (
     EXPRESSION_TYPES,
     MACRO,
@@ -122,8 +123,7 @@ class Counts:
 
 
 def _check_settings(iou_threshold: float, matching: str) -> None:
-    if matching not in MATCHINGS:
-        raise SpottingInputError(f"matching={matching!r} is not one of {MATCHINGS}")
+    check_choice("matching", matching, MATCHINGS, SpottingInputError)
     if not 0.0 < float(iou_threshold) <= 1.0:
         raise SpottingInputError(
             f"IoU threshold {iou_threshold} is outside (0, 1]; the MEGC protocol uses 0.5"

@@ -28,6 +28,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from mesynth.atomic import PARTIAL_SUFFIX, partial_path, write_atomically
+from mesynth.config import check_choice
 from mesynth.video.writers import WRITER_KINDS
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,7 @@ class VideoRecord:
     error: str | None = None
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
+        check_choice("status", self.status, STATUSES)
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> VideoRecord:
@@ -168,8 +168,7 @@ class SynthesisOutput:
 
     def video_path(self, name: str, kind: str) -> Path:
         """Final path of a video's output of writer ``kind``."""
-        if kind not in KIND_SUFFIXES:
-            raise ValueError(f"writer kind {kind!r} is not one of {WRITER_KINDS}")
+        check_choice("writer kind", kind, WRITER_KINDS)
         return self.root / f"{name}{KIND_SUFFIXES[kind]}"
 
     def frame_map_path(self, name: str) -> Path:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from mesynth.config import resolve_num_workers, to_plain
+from mesynth.config import check_choice, resolve_num_workers, to_plain
 from mesynth.launch import launch_rank
 from mesynth.synthesis.networks import Networks, StyleCodes, banner
 from mesynth.synthesis.output import WRITER_KINDS, SynthesisOutput
@@ -45,8 +45,7 @@ def writer_settings(cfg: DictConfig) -> dict[str, dict]:
     """Writer kind -> codec options: the main writer and, with ``preview=true``, the mp4 one."""
     main = dict(to_plain(cfg.writer))
     kind = main.pop("kind", None)
-    if kind not in WRITER_KINDS:
-        raise ValueError(f"writer={kind!r} is not one of {WRITER_KINDS}; e.g. writer=ffv1")
+    check_choice("writer", kind, WRITER_KINDS, hint="e.g. writer=ffv1")
     writers = {kind: main}
     if cfg.preview and kind != "mp4":
         preview = dict(to_plain(cfg.preview_writer))

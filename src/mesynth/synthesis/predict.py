@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from tqdm.auto import tqdm
 
 from mesynth.atomic import partial_path
-from mesynth.config import to_plain
+from mesynth.config import check_choice, to_plain
 from mesynth.faces.crop import CROP_MODES, Crop
 from mesynth.synthesis.networks import images_to_tensor
 from mesynth.synthesis.output import SynthesisOutput
@@ -198,8 +198,7 @@ class CropFinder:
 
     def __init__(self, cfg, output: SynthesisOutput, img_size: int, detector) -> None:
         self.mode = str(cfg.crop)
-        if self.mode not in CROP_MODES:
-            raise ValueError(f"crop={self.mode!r} is not one of {CROP_MODES}")
+        check_choice("crop", self.mode, CROP_MODES)
         self.options = dict(to_plain(cfg.crop_options) or {})
         self.options.setdefault("progress", bool(cfg.progress))
         self.output, self.size, self.detector = output, int(img_size), detector

@@ -27,7 +27,7 @@ import numpy as np
 from natsort import natsorted
 
 from mesynth.atomic import write_atomically
-from mesynth.config import to_plain
+from mesynth.config import check_choice, to_plain
 from mesynth.faces.crop import Crop
 from mesynth.imaging import to_grey
 from mesynth.media import BUILTIN_PREFIX, IMAGE_SUFFIXES, check_image, is_image
@@ -103,8 +103,7 @@ def prepare_reference(
     the recipe used for the videos (:mod:`mesynth.faces.align`), so source and reference faces
     sit alike in the frame.
     """
-    if crop not in REFERENCE_CROPS:
-        raise ValueError(f"reference_crop={crop!r} is not one of {REFERENCE_CROPS}")
+    check_choice("reference_crop", crop, REFERENCE_CROPS)
     image = read_image(path)
     if crop == "none":
         return Crop.full_frame(image.shape[:2], img_size).apply(image)
@@ -195,8 +194,7 @@ def normalise_participant(value: object) -> str:
 
 def _units(videos: Sequence[VideoInfo], unit: str) -> tuple[list[str], dict[str, str]]:
     """The selection units in a stable order, and the unit of each video."""
-    if unit not in UNITS:
-        raise ValueError(f"reference.unit must be one of {UNITS}, got {unit!r}")
+    check_choice("reference.unit", unit, UNITS)
     unit_of = {v.video: (v.participant if unit == "participant" else v.video) for v in videos}
     return natsorted(set(unit_of.values())), unit_of
 
@@ -471,8 +469,7 @@ class PoolStrategy(ReferenceStrategy):
         per_video: int = 1,
     ) -> None:
         super().__init__(strategy, per_video)
-        if unit not in UNITS:
-            raise ValueError(f"reference.unit must be one of {UNITS}, got {unit!r}")
+        check_choice("reference.unit", unit, UNITS)
         self.pool, self.domain, self.unit = pool, domain, unit
         self.domains = dict(to_plain(domains) or {})
 

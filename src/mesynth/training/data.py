@@ -29,7 +29,7 @@ from torchvision import transforms
 from torchvision.transforms import functional as TF
 from tqdm import tqdm
 
-from mesynth.config import resolve_num_workers, to_plain
+from mesynth.config import check_choice, resolve_num_workers, to_plain
 from mesynth.training.seeding import PAIRS, stream
 
 log = logging.getLogger(__name__)
@@ -226,8 +226,7 @@ def verify_images(
     images: DomainImages, min_size: int, mode: str, strict: bool, what: str, workers: int = 8
 ) -> DomainImages:
     """Check every image up front; returns the usable ones (or raises when ``strict``)."""
-    if mode not in VERIFY_MODES:
-        raise DataError(f"data.verify={mode!r}; expected one of {VERIFY_MODES}")
+    check_choice("data.verify", mode, VERIFY_MODES, DataError)
     if mode == "none" or not len(images):
         return images
     decode = mode == "decode"
@@ -437,10 +436,8 @@ class FaceDomainDataModule(L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if layout not in LAYOUTS:
-            raise DataError(f"data.layout={layout!r}; expected one of {LAYOUTS}")
-        if verify not in VERIFY_MODES:
-            raise DataError(f"data.verify={verify!r}; expected one of {VERIFY_MODES}")
+        check_choice("data.layout", layout, LAYOUTS, DataError)
+        check_choice("data.verify", verify, VERIFY_MODES, DataError)
         self.layout = layout
         self.root = Path(root)
         self.domain_spec = to_plain(domains)

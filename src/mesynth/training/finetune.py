@@ -26,7 +26,7 @@ from mesynth.checkpoint import (
     load_wing,
     read_checkpoint,
 )
-from mesynth.config import to_plain
+from mesynth.config import check_choice, to_plain
 from mesynth.training.module import CHECKPOINT_KEY, TRAINED_NETS, StarGANModule
 
 log = logging.getLogger(__name__)
@@ -335,10 +335,7 @@ def freeze(module: StarGANModule, prefixes: Sequence[str]) -> int:
     total = 0
     for prefix in to_plain(prefixes) or []:
         net_name, _, inner = str(prefix).partition(".")
-        if net_name not in TRAINED_NETS:
-            raise ValueError(
-                f"finetune.freeze entry {prefix!r}: the network must be one of {TRAINED_NETS}"
-            )
+        check_choice(f"finetune.freeze entry {prefix!r}: network", net_name, TRAINED_NETS)
         matched = [
             parameter
             for name, parameter in module.nets[net_name].named_parameters()

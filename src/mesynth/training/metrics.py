@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from mesynth.atomic import write_atomically
 from mesynth.checkpoint import read_checkpoint
+from mesynth.config import check_choice
 from mesynth.training.data import DomainImages, eval_transform, load_image
 
 log = logging.getLogger(__name__)
@@ -266,8 +267,7 @@ def calculate_metrics(
     results: dict[str, float] = {}
     real_stats = cache.setdefault("real_stats", {})
     for mode in modes:
-        if mode not in MODES:
-            raise MetricsError(f"unknown metrics mode {mode!r}; expected one of {MODES}")
+        check_choice("metrics mode", mode, MODES, MetricsError)
         lpips_tasks, fid_tasks = [], []
         for target, target_name in enumerate(domains):
             references = _domain_paths(val_images, target)

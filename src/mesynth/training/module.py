@@ -18,7 +18,7 @@ import torch
 from munch import Munch
 from torch import nn
 
-from mesynth.config import to_plain
+from mesynth.config import check_choice, to_plain
 from mesynth.nets import NetConfig, build_nets
 from mesynth.training.ema import ema_copy, lambda_ds_at, update_ema
 from mesynth.training.losses import discriminator_loss, generator_loss
@@ -100,12 +100,12 @@ class StarGANModule(L.LightningModule):
             for key, value in self.hparams.net.items()
             if key in NetConfig.__dataclass_fields__
         }
-        if settings.get("img_size") not in IMG_SIZES:
-            raise ValueError(
-                f"model.net.img_size={settings.get('img_size')} is not a size StarGAN v2 "
-                f"networks are built for; set model.net.img_size to one of {list(IMG_SIZES)} "
-                "(training images are resized to it)"
-            )
+        check_choice(
+            "model.net.img_size",
+            settings.get("img_size"),
+            IMG_SIZES,
+            hint="the sizes StarGAN v2 networks are built for (training images are resized to it)",
+        )
         if settings.get("num_domains") not in (None, len(domains)):
             raise ValueError(
                 f"model.net.num_domains={settings['num_domains']} but the data has "
@@ -212,11 +212,12 @@ class StarGANModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         precision = str(self.trainer.precision)
-        if precision not in SUPPORTED_PRECISIONS:
-            raise ValueError(
-                f"trainer.precision={precision} is not supported for training; use one of "
-                f"{SUPPORTED_PRECISIONS} (the networks keep fp32 weights, EMA copies included)"
-            )
+        check_choice(
+            "trainer.precision",
+            precision,
+            SUPPORTED_PRECISIONS,
+            hint="the networks keep fp32 weights, EMA copies included",
+        )
 
     def on_train_batch_start(self, batch, batch_idx: int):
         if self.iteration >= self.hparams.total_iters:

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from mesynth.atomic import write_atomically
+from mesynth.config import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -482,8 +483,7 @@ def _xlsx_kind(path: Path) -> str:
 def read_annotations(path: str | Path, fmt: str = "auto") -> pd.DataFrame:
     """Read annotations (``samm_xlsx``, ``casme2_xlsx`` or ``csv``; ``auto`` guesses)."""
     path = Path(path)
-    if fmt not in FORMATS:
-        raise ValueError(f"annotation format {fmt!r} is not one of {FORMATS}")
+    check_choice("annotation format", fmt, FORMATS)
     if not path.is_file():
         raise FileNotFoundError(f"annotation file {path} not found")
     from openpyxl.utils.exceptions import InvalidFileException

@@ -24,6 +24,7 @@ import numpy as np
 from natsort import natsorted, ns
 
 from mesynth.atomic import PARTIAL_SUFFIX
+from mesynth.config import check_choice
 from mesynth.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaError, is_image, quick_check
 from mesynth.media import read_image as read_media_image
 
@@ -645,14 +646,11 @@ def open_sources(
     is read) and ``none`` otherwise (reading then still raises on any bad frame).
     """
     path = Path(path)
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout {layout!r} is not one of {LAYOUTS}")
-    if on_bad_frame not in BAD_FRAME_POLICIES:
-        raise ValueError(f"on_bad_frame {on_bad_frame!r} is not one of {BAD_FRAME_POLICIES}")
+    check_choice("layout", layout, LAYOUTS)
+    check_choice("on_bad_frame", on_bad_frame, BAD_FRAME_POLICIES)
     if verify is None:
         verify = "quick" if on_bad_frame == "skip" else "none"
-    if verify not in VERIFY_MODES:
-        raise ValueError(f"verify {verify!r} is not one of {VERIFY_MODES}")
+    check_choice("verify", verify, VERIFY_MODES)
     if not path.exists():
         raise FileNotFoundError(
             f"source {path} does not exist; point source= at a video file, a folder of frames "

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from mesynth.atomic import partial_path
+from mesynth.config import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -376,8 +377,7 @@ def open_writer(
 
     ``options`` are the kind's codec settings (``conf/writer/<kind>.yaml`` without ``kind``).
     """
-    if kind not in _WRITERS:
-        raise ValueError(f"writer kind {kind!r} is not one of {WRITER_KINDS}")
+    check_choice("writer kind", kind, WRITER_KINDS)
     return _WRITERS[kind](
         final_path,
         frame_names,

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
+from mesynth.config import check_choice
 from mesynth.evaluation.au.base import FrameBackend
 from mesynth.evaluation.au.openface_csv import read_openface_csv
 from mesynth.evaluation.common import EvaluationInputError
@@ -57,8 +58,7 @@ class OpenFaceBackend(FrameBackend):
         mode: str = "dynamic",
         extra_args: list[str] | tuple[str, ...] = (),
     ) -> None:
-        if mode not in MODES:
-            raise EvaluationInputError(f"au.mode={mode!r} is not one of {MODES}")
+        check_choice("au.mode", mode, MODES, EvaluationInputError)
         super().__init__(cache_dir)
         self.binary = binary
         self.mode = mode

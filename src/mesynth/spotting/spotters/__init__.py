@@ -14,22 +14,20 @@ SPOTTERS = ("flow_peaks", "softnet")
 
 def build_spotter(node: object, seed: int = 0) -> Spotter:
     """The spotter the Hydra ``spotter`` group node describes (its ``name`` picks the kind)."""
-    from mesynth.config import to_plain
+    from mesynth.config import check_choice, to_plain
 
     values = dict(to_plain(node) or {})
     name = values.get("name")
+    check_choice(
+        "spotter name", name, SPOTTERS, hint="choose spotter=flow_peaks or spotter=softnet"
+    )
     if name == "flow_peaks":
         from mesynth.spotting.spotters.flow_peaks import FlowPeaks, FlowPeaksSettings
 
         return FlowPeaks(FlowPeaksSettings.from_config(values), seed)
-    if name == "softnet":
-        from mesynth.spotting.spotters.softnet import SoftNet, SoftNetSettings
+    from mesynth.spotting.spotters.softnet import SoftNet, SoftNetSettings
 
-        return SoftNet(SoftNetSettings.from_config(values), seed)
-    raise ValueError(
-        f"spotter name {name!r} is not one of {SPOTTERS}; choose spotter=flow_peaks or "
-        "spotter=softnet"
-    )
+    return SoftNet(SoftNetSettings.from_config(values), seed)
 
 
 __all__ = ["SPOTTERS", "build_spotter"]
