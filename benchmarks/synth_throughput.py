@@ -210,9 +210,8 @@ def run_networks(module: SynthesisModule, images: torch.Tensor, batch_size: int,
     with torch.inference_mode():
         warm = images_to_tensor(images[:batch_size].to(device))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            module.generator(
-                warm, module.style_codes[0].expand(len(warm), -1), module.fan.get_heatmap(warm)
-            )
+            content = module.encode(warm, module.fan.get_heatmap(warm))
+            module.decode(content, module.style_codes[0].expand(len(warm), -1))
         sync(device)
         times["warm_up"] = time.perf_counter() - started
         for begin in range(0, len(images), batch_size):
@@ -222,7 +221,7 @@ def run_networks(module: SynthesisModule, images: torch.Tensor, batch_size: int,
                 with timed(times, "masks", device):
                     masks = module.fan.get_heatmap(x)
                 with timed(times, "generator", device):
-                    module.generator(x, style, masks=masks)
+                    module.decode(module.encode(x, masks), style)
     seconds = times["masks"] + times["generator"]
     return {"seconds": seconds, "fps": len(images) / seconds, **times}
 

@@ -11,11 +11,13 @@ so data loading is not measured. Prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import resource
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -147,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iters", type=int, default=2, help="timed iterations")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch)")
+    parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args(argv)
     logging.getLogger("lightning").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
@@ -175,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
             f"| {row['device']} | {row['precision']} | {row['it/s']:.3f} | {row['s/it']:.2f} | "
             f"{row['images/s']:.2f} | {row['memory']} |"
         )
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":
