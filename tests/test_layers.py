@@ -41,8 +41,6 @@ MAX_FUNCTION_LINES = 60
 LONG_ALLOWED: dict[str, str] = {
     "faces:_tracked_crop": "scalek",
     "spotting:spotting_videos": "spotexp",
-    "evaluation:read_openface_csv": "layers",
-    "evaluation:open_pairs": "layers",
     "evaluation:draw_au_curves": "layers",
     "evaluation:draw_event_flows": "layers",
     "training:calculate_metrics": "layers",

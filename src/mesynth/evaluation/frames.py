@@ -147,6 +147,92 @@ def resolve_crops_dir(crops_dir: str | Path | None, synthetic_root: Path) -> Pat
     return default if default.is_dir() else None
 
 
+def _open_originals(original_root: Path, layout: str) -> dict[str, object]:
+    if not original_root.exists():
+        demo = original_root.name == "frames" and original_root.parent.name == "demo"
+        raise EvaluationInputError(
+            f"original frames {original_root} do not exist; set original_dir (or "
+            "original_frames) to the dataset that was synthesised"
+            + ("; this default is the demo clip: make it with `make demo`" if demo else "")
+        )
+    return {source.video_id: source for source in _open_sources(original_root, layout)}
+
+
+def _chosen_videos(synthetic: SyntheticSet, root: Path, videos: list[str] | None) -> list[str]:
+    """The synthetic videos to compare: all finished ones, or those ``videos`` names (each
+    finished)."""
+    unfinished = [v for v in synthetic.unfinished if videos is None or v in videos]
+    if unfinished:
+        record = synthetic.manifest[unfinished[0]]
+        state = record.status if record.status != "done" else "frames missing"
+        raise EvaluationInputError(
+            f"{synthetic.output.manifest_path}: {len(unfinished)} video(s) are not finished (e.g. "
+            f"{unfinished[0]}: {state}); re-run `python infer.py` with the same output_dir to "
+            "finish them, or choose the finished ones with videos=[...]"
+        )
+    if videos is None:
+        return sorted(synthetic.sources)
+    absent = [video for video in videos if video not in synthetic.sources]
+    if absent:
+        raise EvaluationInputError(
+            f"videos={absent} requested but {root} has no such synthetic video "
+            f"(have {sorted(synthetic.sources)[:10]}); fix `videos`"
+        )
+    return list(videos)
+
+
+def _check_originals(
+    chosen: list[str],
+    synthetic: SyntheticSet,
+    originals: dict[str, object],
+    roots: tuple[Path, Path],
+    every_video: bool,
+) -> None:
+    """Every chosen video has its original; with ``every_video``, every original outside a
+    synthesis run's own choice has its synthetic version."""
+    original_root, synthetic_root = roots
+    without_original = [v for v in chosen if synthetic.source_video[v] not in originals]
+    if without_original:
+        video = without_original[0]
+        raise EvaluationInputError(
+            f"{len(without_original)} synthetic video(s) have no original in {original_root} "
+            f"(e.g. {video}, made from {synthetic.source_video[video]!r}); point original_dir "
+            "at the dataset that was synthesised, or choose videos=[...]"
+        )
+    unpaired = sorted(set(originals) - {synthetic.source_video[v] for v in chosen})
+    if not (unpaired and every_video):
+        return
+    if not synthetic.manifest:
+        raise EvaluationInputError(
+            f"{len(unpaired)} original video(s) have no synthetic version in "
+            f"{synthetic_root} (e.g. {unpaired[0]}); finish their synthesis, or choose the "
+            "videos to compare with videos=[...]"
+        )
+    # The synthesis run chose its videos (its manifest lists them); the rest were not asked for.
+    log.info(
+        "%d original video(s) were not part of this synthesis run and are not evaluated",
+        len(unpaired),
+    )
+
+
+def _check_lengths(video: str, original, synthetic, record: VideoRecord | None) -> None:
+    n_original, n_synthetic = len(original), len(synthetic)
+    if n_original == n_synthetic:
+        return
+    limited = (
+        record is not None
+        and record.frames == n_synthetic
+        and record.source_frames == n_original + len(original.skipped)
+    )
+    raise EvaluationInputError(
+        f"video {video}: {n_original} original frames ({original.path}) but "
+        f"{n_synthetic} synthetic frames ({synthetic.path})"
+        + ("; synthesis made only the first frames (max_frames)" if limited else "")
+        + "; finish the synthesis of this video, or compare the common leading frames "
+        "with align=truncate"
+    )
+
+
 def open_pairs(
     original_root: str | Path,
     synthetic_root: str | Path,
@@ -158,56 +244,10 @@ def open_pairs(
 ) -> list[VideoPair]:
     """Pair the original and synthetic videos by id, with the originals' crops."""
     original_root, synthetic_root = Path(original_root), Path(synthetic_root)
-    if not original_root.exists():
-        demo = original_root.name == "frames" and original_root.parent.name == "demo"
-        raise EvaluationInputError(
-            f"original frames {original_root} do not exist; set original_dir (or "
-            "original_frames) to the dataset that was synthesised"
-            + ("; this default is the demo clip: make it with `make demo`" if demo else "")
-        )
-    originals = {s.video_id: s for s in _open_sources(original_root, original_layout)}
+    originals = _open_originals(original_root, original_layout)
     synthetic = open_synthetic(synthetic_root)
-    unfinished = [v for v in synthetic.unfinished if videos is None or v in videos]
-    if unfinished:
-        record = synthetic.manifest[unfinished[0]]
-        state = record.status if record.status != "done" else "frames missing"
-        raise EvaluationInputError(
-            f"{synthetic.output.manifest_path}: {len(unfinished)} video(s) are not finished (e.g. "
-            f"{unfinished[0]}: {state}); re-run `python infer.py` with the same output_dir to "
-            "finish them, or choose the finished ones with videos=[...]"
-        )
-    if videos is not None:
-        absent = [video for video in videos if video not in synthetic.sources]
-        if absent:
-            raise EvaluationInputError(
-                f"videos={absent} requested but {synthetic_root} has no such synthetic video "
-                f"(have {sorted(synthetic.sources)[:10]}); fix `videos`"
-            )
-        chosen = list(videos)
-    else:
-        chosen = sorted(synthetic.sources)
-    without_original = [v for v in chosen if synthetic.source_video[v] not in originals]
-    if without_original:
-        video = without_original[0]
-        raise EvaluationInputError(
-            f"{len(without_original)} synthetic video(s) have no original in {original_root} "
-            f"(e.g. {video}, made from {synthetic.source_video[video]!r}); point original_dir "
-            "at the dataset that was synthesised, or choose videos=[...]"
-        )
-    unpaired = sorted(set(originals) - {synthetic.source_video[v] for v in chosen})
-    if unpaired and videos is None:
-        if not synthetic.manifest:
-            raise EvaluationInputError(
-                f"{len(unpaired)} original video(s) have no synthetic version in "
-                f"{synthetic_root} (e.g. {unpaired[0]}); finish their synthesis, or choose the "
-                "videos to compare with videos=[...]"
-            )
-        # The synthesis run chose its videos (its manifest lists them); the rest were not asked for.
-        log.info(
-            "%d original video(s) were not part of this synthesis run and are not evaluated",
-            len(unpaired),
-        )
-
+    chosen = _chosen_videos(synthetic, synthetic_root, videos)
+    _check_originals(chosen, synthetic, originals, (original_root, synthetic_root), videos is None)
     crop_root = resolve_crops_dir(crops_dir, synthetic_root)
     if crop_root is None:
         log.warning(
@@ -217,37 +257,14 @@ def open_pairs(
         )
     pairs = []
     for video in chosen:
-        original, synthetic_source = (
-            originals[synthetic.source_video[video]],
-            synthetic.sources[video],
-        )
-        n_original, n_synthetic = len(original), len(synthetic_source)
-        if n_original != n_synthetic and align != "truncate":
-            record = synthetic.manifest.get(video)
-            limited = (
-                record is not None
-                and record.frames == n_synthetic
-                and record.source_frames == n_original + len(original.skipped)
-            )
-            raise EvaluationInputError(
-                f"video {video}: {n_original} original frames ({original.path}) but "
-                f"{n_synthetic} synthetic frames ({synthetic_source.path})"
-                + ("; synthesis made only the first frames (max_frames)" if limited else "")
-                + "; finish the synthesis of this video, or compare the common leading frames "
-                "with align=truncate"
-            )
+        original = originals[synthetic.source_video[video]]
+        synthetic_source, record = synthetic.sources[video], synthetic.manifest.get(video)
+        if align != "truncate":
+            _check_lengths(video, original, synthetic_source, record)
         crop_file = None if crop_root is None else crop_root / SynthesisOutput.crop_file_name(video)
         crop = Crop.load(crop_file) if crop_file is not None else None
-        record = synthetic.manifest.get(video)
         reference = record.reference if record is not None else None
-        pairs.append(
-            VideoPair(
-                video,
-                original,
-                synthetic_source,
-                crop,
-                min(n_original, n_synthetic),
-                str(reference) if reference else None,
-            )
-        )
+        length = min(len(original), len(synthetic_source))
+        reference = str(reference) if reference else None
+        pairs.append(VideoPair(video, original, synthetic_source, crop, length, reference))
     return pairs

@@ -32,6 +32,30 @@ def read_openface_csv(
     truncated or damaged file looks like.
     """
     path = Path(path)
+    table = _read_table(path)
+    needed = list(REQUIRED_COLUMNS) + [intensity_column(au) for au in _wanted_aus(table, aus, path)]
+    missing = [column for column in needed if column not in table.columns]
+    if missing:
+        raise EvaluationInputError(
+            f"AU file {path} lacks the column(s) {missing}; expected OpenFace FeatureExtraction "
+            "output (frame, face_id, timestamp, confidence, success, AUxx_r ...). Re-run the "
+            "extraction with -aus, or restrict the comparison with aus=[...]"
+        )
+    if table.empty:
+        raise EvaluationInputError(
+            f"AU file {path} has a header but no rows; re-run the extraction"
+        )
+    table[needed] = _numeric_values(table, needed, path)
+    if "face_id" in table.columns and table["face_id"].nunique() > 1:
+        raise EvaluationInputError(
+            f"AU file {path} has rows for several faces (face_id {sorted(table['face_id'].unique())}); "
+            "evaluation compares one face per frame. Use OpenFace FeatureExtraction (one face), "
+            "not FaceLandmarkVidMulti"
+        )
+    return _in_frame_order(table, path)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"AU file {path} not found")
     try:
@@ -46,7 +70,11 @@ def read_openface_csv(
         ) from error
     # Older OpenFace writes ", AU01_r" headers: the names carry a leading space.
     table.columns = [str(column).strip() for column in table.columns]
+    return table
 
+
+def _wanted_aus(table: pd.DataFrame, aus, path: Path) -> list[str]:
+    """The AUs to read: ``aus`` (each must be there), else every intensity AU the file has."""
     wanted = (
         list(aus)
         if aus is not None
@@ -64,19 +92,11 @@ def read_openface_csv(
             raise EvaluationInputError(
                 _requested_message({str(path): absent}, wanted, _intensity_aus(table.columns))
             )
-    needed = list(REQUIRED_COLUMNS) + [intensity_column(au) for au in wanted]
-    missing = [column for column in needed if column not in table.columns]
-    if missing:
-        raise EvaluationInputError(
-            f"AU file {path} lacks the column(s) {missing}; expected OpenFace FeatureExtraction "
-            "output (frame, face_id, timestamp, confidence, success, AUxx_r ...). Re-run the "
-            "extraction with -aus, or restrict the comparison with aus=[...]"
-        )
-    if table.empty:
-        raise EvaluationInputError(
-            f"AU file {path} has a header but no rows; re-run the extraction"
-        )
+    return wanted
 
+
+def _numeric_values(table: pd.DataFrame, needed: list[str], path: Path) -> pd.DataFrame:
+    """The ``needed`` columns as numbers; a missing or non-numeric value is a damaged file."""
     values = table[needed].apply(pd.to_numeric, errors="coerce")
     bad_rows = np.flatnonzero(values.isna().any(axis=1).to_numpy())
     if bad_rows.size:
@@ -87,13 +107,10 @@ def read_openface_csv(
             f"at data row {first + 1} (line {first + 2}) in {columns}; the file looks truncated "
             "or damaged. Re-run the AU extraction for this video"
         )
-    table[needed] = values
-    if "face_id" in table.columns and table["face_id"].nunique() > 1:
-        raise EvaluationInputError(
-            f"AU file {path} has rows for several faces (face_id {sorted(table['face_id'].unique())}); "
-            "evaluation compares one face per frame. Use OpenFace FeatureExtraction (one face), "
-            "not FaceLandmarkVidMulti"
-        )
+    return values
+
+
+def _in_frame_order(table: pd.DataFrame, path: Path) -> pd.DataFrame:
     frames = table["frame"].to_numpy()
     if np.any(np.diff(frames) <= 0):
         table = table.sort_values("frame", kind="stable").reset_index(drop=True)
