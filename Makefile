@@ -1,4 +1,4 @@
-# Two commands: `make demo` and `make test`. Both create .venv when missing and install
+# `make demo` and `make test` (`make test-fast` skips the tests marked slow, for the edit loop). Both create .venv when missing and install
 # mesynth into it (editable, with the dev tools) before running.
 
 PYTHON ?= python3
@@ -8,7 +8,7 @@ STAMP := $(VENV)/.mesynth-installed
 DEMO_DIR ?= data/demo
 DEMO_SECONDS ?=
 
-.PHONY: demo test lint format clean-demo
+.PHONY: demo test test-fast lint format clean-demo
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q -m "not slow"
 
 demo: $(STAMP)
 	$(BIN)/python -m mesynth.demo --output $(DEMO_DIR) $(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS))

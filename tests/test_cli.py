@@ -37,6 +37,7 @@ def test_config_directory_is_found_and_a_wrong_one_is_a_clear_error(monkeypatch,
         cli.conf_dir()
 
 
+@pytest.mark.slow
 def test_top_level_script_prints_its_composed_config(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "infer.py"), "--cfg", "job", "crop=none", "writer=ffv1"],

@@ -50,6 +50,7 @@ def _expected_summary(root: Path) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_the_documented_command_line_works(csv_dataset, tmp_path):
     root, _ = csv_dataset
     output = tmp_path / "C"

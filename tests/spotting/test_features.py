@@ -216,6 +216,7 @@ def test_cache_reuses_results_and_notices_changed_frames(clips, tmp_path, monkey
     assert len(list(cache.glob("*.npz"))) == 5
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_same_features(clips, computed):
     pooled = compute_many(
         _jobs(clips), FeatureSettings(maps=True, map_size=16), workers=2, progress=False

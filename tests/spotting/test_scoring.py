@@ -289,6 +289,7 @@ def test_command_line_errors_name_the_file(tmp_path, caplog):
     assert "missing.csv not found" in caplog.text
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_the_command(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "mesynth", "score-spotting", "--help"],

@@ -228,6 +228,7 @@ def test_high_pass_path_matches_direct_call(tiny_hpf_ckpt, reference_image, tmp_
     assert np.abs(made.astype(int) - expected.astype(int)).max() <= 1
 
 
+@pytest.mark.slow
 def test_two_processes_write_the_frames_of_one(tiny_hpf_ckpt, reference_image, tmp_path) -> None:
     # 7 frames over 2 ranks: rank 0 gets frames 0-2 of 006_1, rank 1 frames 3-4 of 006_1 and
     # all of 007_2, so 006_1 is cut between the ranks and joined afterwards. With the high-pass
@@ -350,6 +351,7 @@ def test_skipped_frames_are_counted_and_mapped(tiny_ckpt, reference_image, tmp_p
     assert len(read_video(out / "006_1.mkv")) == 4
 
 
+@pytest.mark.slow
 def test_corrupt_frame_in_a_worker_is_one_clear_error(tiny_ckpt, reference_image, tmp_path):
     source = make_samm(tmp_path / "samm", {"006_1": 4})
     bad = source / "006_1" / "006_1_0003.jpg"

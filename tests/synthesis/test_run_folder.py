@@ -159,6 +159,7 @@ def test_the_seed_of_a_trained_run_changes_nothing(tiny_ckpt, reference_image, t
         ),
     ],
 )
+@pytest.mark.slow
 def test_bad_annotations_stop_the_run_before_any_frame(
     name, content, message, tiny_ckpt, reference_image, tmp_path
 ) -> None:

@@ -239,6 +239,7 @@ def test_batches_hold_a_source_and_two_references_of_one_domain(tmp_path):
     assert seen == {0, 1}
 
 
+@pytest.mark.slow
 def test_batches_are_the_same_with_worker_processes_and_leave_the_global_rng_alone(tmp_path):
     """Every random choice of an item (second reference, crop, flip) comes from its own seed."""
     face_root = make_face_folder(tmp_path / "faces", per_domain=4, size=48)

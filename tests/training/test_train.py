@@ -242,6 +242,7 @@ def test_fast_dev_run_through_hydra_compose_with_the_high_pass_path(face_folder,
         run(cfg)
 
 
+@pytest.mark.slow
 def test_two_process_cpu_ddp_ranks_draw_their_own_latents_and_batches(face_folder, tmp_path):
     """Each rank draws its own latent codes and pairs, and what it draws is fixed by the seed,
     its rank and the iteration (so a run is reproducible for a fixed seed and world size)."""
