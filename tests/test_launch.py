@@ -83,3 +83,10 @@ def test_the_other_tasks_take_rank_zeros_folder_and_not_an_old_one(env, tmp_path
     note.write_text(json.dumps(stale))
     with pytest.raises(launch.LaunchError, match="rank 1 waited 0 s.*hydra.run.dir=DIR"):
         launch.await_run_dir(0.3, handshake)
+
+
+def test_labels_name_the_task_as_its_launcher_counts(env) -> None:
+    env(NODE_RANK="1", LOCAL_RANK="2")
+    assert launch.launch_label() == "node1-local2"
+    env(RANK="7", WORLD_SIZE="8")
+    assert launch.launch_label() == "rank7"

@@ -27,6 +27,7 @@ from mesynth.launch import (
     LaunchError,
     await_run_dir,
     is_multi_task,
+    launch_label,
     launch_rank,
     publish_run_dir,
 )
@@ -49,11 +50,10 @@ def _shares_run_dir(argv: list[str]) -> bool:
 
 def _follow_rank_zero(config_name: str) -> None:
     """Every task but rank zero runs in the folder rank zero chose (its timestamp, say)."""
-    rank = launch_rank()
     sys.argv += [
         f"hydra.run.dir={await_run_dir()}",
         "hydra.output_subdir=null",  # rank zero writes the run's .hydra/ config
-        f"hydra.job.name={config_name}_rank{rank}",  # a log file of its own
+        f"hydra.job.name={config_name}_{launch_label()}",  # a log file of its own
     ]
 
 

@@ -52,6 +52,14 @@ def launch_rank() -> int:
     return node * 1000 + local
 
 
+def launch_label() -> str:
+    """This task in file names: ``rank3`` (torchrun, SLURM) or ``node1-local0`` (Lightning)."""
+    if "RANK" in os.environ or (_int_env("SLURM_NTASKS", 1) > 1 and "SLURM_PROCID" in os.environ):
+        return f"rank{launch_rank()}"
+    node = _int_env("NODE_RANK", _int_env("GROUP_RANK"))
+    return f"node{node}-local{_int_env('LOCAL_RANK')}"
+
+
 def launch_key() -> str:
     """What every task of this launch has in common and another launch does not."""
     if _int_env("SLURM_NTASKS", 1) > 1 and "SLURM_JOB_ID" in os.environ:
