@@ -28,15 +28,23 @@ from mesynth.spotting.data import SpottingInputs, VideoEntry, frozen_entries, lo
 from mesynth.spotting.folds import (
     FROZEN,
     P_STEPS,
-    PRESERVATION,
+    PRESERVATION_RELEASED,
+    TESTED_ON_SYNTHETIC,
     FoldOutcome,
     frozen_set,
     run_folds,
 )
-from mesynth.spotting.outputs import F1_BY_P_TABLE, FOLDS_TABLE, PREDICTIONS_PREFIX, SUMMARY_TABLE
+from mesynth.spotting.outputs import (
+    F1_BY_P_TABLE,
+    FOLDS_TABLE,
+    PREDICTIONS_PREFIX,
+    RELEASED_CURVES_TABLE,
+    SUMMARY_TABLE,
+)
 from mesynth.spotting.presets import Preset, apply_preset
 from mesynth.spotting.scoring import MATCHINGS, predictions_table
 from mesynth.spotting.summary import (
+    OVERALL,
     SAME_SPOTTER_ON_ORIGINALS,
     TYPES,
     f1_by_p,
@@ -95,26 +103,21 @@ def _spotter_name(node: DictConfig) -> str:
     return target.rsplit(".", 1)[-1]
 
 
-def spotting_videos(
-    inputs: SpottingInputs, cfg: DictConfig, maps: bool | None = None, spotter=None
-) -> tuple[list[SpottingVideo], dict[str, list[SpottingVideo]]]:
-    """Motion features of every video (cached, in worker processes), as :class:`SpottingVideo`;
-    ``maps``: whether the spotter reads flow maps (None: as ``spotting.features`` says). A
-    ``spotter`` with features of its own (``video_features``, SOFTNet's) computes them instead.
+def _sets(inputs: SpottingInputs, frozen: bool) -> dict[str, list[VideoEntry]]:
+    """The synthetic sets to compute features of, with each one's frozen control if asked."""
+    sets = dict(inputs.synthetic)
+    if frozen:
+        sets |= {frozen_set(name): frozen_entries(v) for name, v in inputs.synthetic.items()}
+    return sets
 
-    Synthetic frames are the face crop already; they are read at their original's frame rate.
-    """
-    from mesynth.config import resolve_num_workers
-    from mesynth.spotting.features import FeatureJob, FeatureSettings, compute_many
 
-    spotting = cfg.spotting
-    settings = FeatureSettings.from_config(spotting.features, maps=maps)
+def _feature_jobs(inputs: SpottingInputs, sets: dict[str, list[VideoEntry]]):
+    """Every video's entry and feature job: originals first, then each set in order."""
+    from mesynth.spotting.features import FeatureJob
+
     fps_of = {entry.video_id: entry.source.fps for entry in inputs.originals}
     entries: list[VideoEntry] = [*inputs.originals]
     jobs = [FeatureJob(e.name, e.source, e.crop, e.source.fps) for e in inputs.originals]
-    sets = dict(inputs.synthetic)
-    if FROZEN in spotting.conditions:
-        sets |= {frozen_set(name): frozen_entries(v) for name, v in inputs.synthetic.items()}
     for set_name, videos in sets.items():
         entries.extend(videos)
         # Job names must differ: synthetic videos may be named like their originals.
@@ -122,21 +125,49 @@ def spotting_videos(
             FeatureJob(f"{set_name}/{e.name}", e.source, e.crop, fps_of.get(e.video_id))
             for e in videos
         )
+    return entries, jobs
+
+
+def _features(inputs: SpottingInputs, cfg: DictConfig, entries, jobs, maps, spotter) -> list:
+    """mesynth's motion features of the jobs, or the spotter's own (``video_features``)."""
+    from mesynth.config import resolve_num_workers
+    from mesynth.spotting.features import FeatureSettings, compute_many
+
+    spotting = cfg.spotting
     run = (
         Path(str(spotting.cache_dir)),
         resolve_num_workers(spotting.workers, "spotting.workers"),
         bool(spotting.progress),
     )
     own = getattr(spotter, "video_features", None)
-    if own is not None:
-        by_participant: dict[str, list] = {}
-        for entry in inputs.originals:
-            events = inputs.ground_truth.get(entry.video_id, [])
-            by_participant.setdefault(entry.participant, []).extend(events)
-        participants = [entry.participant for entry in entries]
-        features = own(jobs, participants, inputs.ground_truth, by_participant, *run)
-    else:
-        features = compute_many(jobs, settings, *run)
+    if own is None:
+        settings = FeatureSettings.from_config(spotting.features, maps=maps)
+        return compute_many(jobs, settings, *run)
+    by_participant: dict[str, list] = {}
+    for entry in inputs.originals:
+        events = inputs.ground_truth.get(entry.video_id, [])
+        by_participant.setdefault(entry.participant, []).extend(events)
+    participants = [entry.participant for entry in entries]
+    return own(jobs, participants, inputs.ground_truth, by_participant, *run)
+
+
+def spotting_videos(
+    inputs: SpottingInputs,
+    cfg: DictConfig,
+    maps: bool | None = None,
+    spotter=None,
+    frozen: bool = False,
+) -> tuple[list[SpottingVideo], dict[str, list[SpottingVideo]]]:
+    """Motion features of every video (cached, in worker processes), as :class:`SpottingVideo`;
+    ``maps``: whether the spotter reads flow maps (None: as ``spotting.features`` says). A
+    ``spotter`` with features of its own (``video_features``, SOFTNet's) computes them instead.
+    ``frozen``: also each set's frozen control (under :func:`frozen_set` of its name).
+
+    Synthetic frames are the face crop already; they are read at their original's frame rate.
+    """
+    sets = _sets(inputs, frozen)
+    entries, jobs = _feature_jobs(inputs, sets)
+    features = _features(inputs, cfg, entries, jobs, maps, spotter)
     made = [
         SpottingVideo(
             video_id=entry.video_id,
@@ -192,7 +223,9 @@ def evaluate(cfg: DictConfig) -> SpottingResults:
     # Built once up front: a bad spotter setting stops the run before any feature is computed.
     probe = _build_spotter(spotter_node, int(spotting.seed))
     inputs = load_inputs(cfg)
-    originals, synthetic = spotting_videos(inputs, cfg, getattr(probe, "needs_maps", None), probe)
+    frozen = FROZEN in spotting.conditions
+    needs_maps = getattr(probe, "needs_maps", None)
+    originals, synthetic = spotting_videos(inputs, cfg, needs_maps, probe, frozen)
     chosen_curves = curve_videos(cfg, originals) if spotting.figures.enabled else []
     log.info(
         "spotting: %s, %d original videos of %d participants, synthetic sets %s",
@@ -213,6 +246,11 @@ def evaluate(cfg: DictConfig) -> SpottingResults:
         progress=bool(spotting.progress),
         lengths=preset.lengths if preset else None,
     )
+    if PRESERVATION_RELEASED in spotting.conditions:
+        from mesynth.spotting.released import run_released
+
+        folds_of = {fold.held_out: fold.index for fold in outcome.folds}
+        outcome.add_released(run_released(inputs, cfg, folds_of, chosen_curves))
     return assemble(cfg, inputs, outcome, preset)
 
 
@@ -235,6 +273,8 @@ def assemble(
         tables[F1_BY_P_TABLE] = by_p
     for label, predictions in outcome.predictions.items():
         tables[predictions_name(label)] = predictions_table(predictions, with_score=True)
+    if outcome.released is not None:
+        tables[RELEASED_CURVES_TABLE] = outcome.released.curves
 
     figures: dict[str, Path] = {}
     if spotting.figures.enabled:
@@ -256,6 +296,10 @@ def assemble(
         if not by_p.empty:
             figures["spotting_f1_by_p"] = plots.f1_against_p(
                 by_p, figure_dir / "spotting_f1_by_p.png", dpi
+            )
+        if outcome.released is not None and outcome.released.traces:
+            figures["spotting_released_curves"] = plots.released_curves(
+                outcome.released.traces, figure_dir / "spotting_released_curves.png", dpi
             )
 
     untrained = sorted(name for name, flag in inputs.untrained.items() if flag)
@@ -285,6 +329,7 @@ def assemble(
             for label, rows in by_p.groupby("label", sort=False)
         },
         "p_steps": list(P_STEPS),
+        "preservation_released": released_entries(outcome.released),
         "conditions": {
             label: {
                 row["type"]: {
@@ -310,6 +355,60 @@ def assemble(
     }
     report = render_section(cfg, inputs, outcome, summary, figures, untrained, preset)
     return SpottingResults(tables, entries, figures, report)
+
+
+def released_entries(released) -> dict | None:
+    """summary.json's ``preservation_released``: k, folds and the curves' correlations."""
+    if released is None:
+        return None
+    curves = released.curves
+    return {
+        "dataset": released.dataset,
+        "k": released.ks,
+        "folds": released.folds,
+        "median_correlation": {
+            name: {kind: _median(rows[rows["type"] == kind]["correlation"]) for kind in TYPES[:2]}
+            for name, rows in curves.groupby("synthetic_set", sort=False)
+        },
+    }
+
+
+def _median(values: pd.Series) -> float | None:
+    defined = values.dropna()
+    return float(defined.median()) if len(defined) else None
+
+
+def released_lines(summary: pd.DataFrame, released, confidence: int) -> list[str]:
+    """The report's paragraph on preservation judged by the released SOFTNet models."""
+    if released is None:
+        return []
+    rows = summary[(summary["condition"] == PRESERVATION_RELEASED) & (summary["type"] == OVERALL)]
+    which = (
+        f"fold sN of {released.dataset} held out participant N"
+        if released.dataset
+        else "the mean of all released folds (no participant here was in SOFTNet's training)"
+    )
+    lines = [
+        "**Preservation judged by SOFTNet's released models** (trained on real videos; "
+        f"{which}; k {released.ks}, no training): overall F1",
+        "",
+    ]
+    for _, row in rows.iterrows():
+        lines.append(
+            f"- `{row['label']}`: originals {row['f1_reference']:.3f}, synthetic "
+            f"{row['f1']:.3f}, difference {row['f1_diff']:+.3f} "
+            f"{_interval(row['f1_diff_low'], row['f1_diff_high'])} ({confidence}% paired "
+            "bootstrap over subjects)"
+        )
+    for name, by_type in released_entries(released)["median_correlation"].items():
+        text = ", ".join(
+            f"{kind} {value:.3f}" if value is not None else f"{kind} n/a"
+            for kind, value in by_type.items()
+        )
+        lines.append(
+            f"- score curves original vs synthetic, median correlation per video (`{name}`): {text}"
+        )
+    return [*lines, f"- per video: `{RELEASED_CURVES_TABLE}.csv`", ""]
 
 
 def published_lines(summary: pd.DataFrame, preset: Preset | None = None) -> list[str]:
@@ -433,7 +532,7 @@ def render_section(
     ]
     for _, row in summary.iterrows():
         label = row["label"]
-        if row["condition"] == PRESERVATION:
+        if row["condition"] in TESTED_ON_SYNTHETIC:
             label = f"{label} (tested on synthetic)"
         elif row["condition"] == FROZEN:
             label = f"{label} (control: frozen frames)"
@@ -469,11 +568,13 @@ def render_section(
             "",
         ]
     output_dir = Path(str(cfg.output_dir))
+    lines += released_lines(summary, outcome.released, confidence)
     lines += published_lines(summary, preset)
     for key, title in (
         ("spotting_f1", "F1 by condition"),
         ("spotting_curves", "Score curves"),
         ("spotting_f1_by_p", "F1 against p"),
+        ("spotting_released_curves", "Released SOFTNet scores, original vs synthetic"),
     ):
         if key in figures:
             lines += ["", f"![{title}]({figures[key].relative_to(output_dir).as_posix()})"]

@@ -151,7 +151,7 @@ def f1_by_condition(
                 fontsize=6,
             )
         names = [
-            f"{label}\n(on synthetic)" if condition == "preservation" else label
+            f"{label}\n(on synthetic)" if condition.startswith("preservation") else label
             for label, condition in zip(labels, rows["condition"], strict=True)
         ]
         axis.set_xticks(positions, names, rotation=45, ha="right", fontsize=7)
@@ -182,5 +182,28 @@ def f1_against_p(table: pd.DataFrame, path: Path, dpi: int = 120) -> Path:
     axes[0, 0].set_ylabel("F1 (pooled over subjects)")
     axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.suptitle("F1 against the threshold p (everything else as fitted per fold)", fontsize=10)
+    figure.tight_layout()
+    return save_figure(figure, path, dpi)
+
+
+def released_curves(traces: dict[str, dict], path: Path, dpi: int = 120) -> Path:
+    """The released SOFTNet models' score curves (``2k`` mean) of chosen videos, original and
+    synthetic on the same axes, one row per video and one panel per type."""
+    names = list(traces)
+    kinds = list(dict.fromkeys(kind for name in names for kind in traces[name]))
+    figure, axes = plt.subplots(
+        len(names), len(kinds), figsize=(5.0 * len(kinds), 2.4 * len(names)), squeeze=False
+    )
+    for row, name in enumerate(names):
+        for column, kind in enumerate(kinds):
+            axis = axes[row, column]
+            for side, colour in (("original", "#1f77b4"), ("synthetic", "#ff7f0e")):
+                curve = np.asarray(traces[name][kind].get(side, []), dtype=float)
+                axis.plot(np.arange(len(curve)), curve, color=colour, lw=1, label=side)
+            axis.set_title(f"{name}: {kind}", fontsize=8)
+            axis.tick_params(labelsize=7)
+    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    figure.supxlabel("pair index (SOFTNet's numbering)", fontsize=8)
+    figure.suptitle("Released SOFTNet scores, original vs synthetic", fontsize=10)
     figure.tight_layout()
     return save_figure(figure, path, dpi)

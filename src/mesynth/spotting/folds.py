@@ -11,7 +11,10 @@ participant's original videos:
   videos, next to its score on the originals they were made from (``test_side``);
 - ``frozen``: the control: trained like ``synthetic`` on the set's videos with every frame
   replaced by the video's first (no motion, the labels kept); a spotter that learns from motion
-  must score 0 or far below ``original`` here.
+  must score 0 or far below ``original`` here;
+- ``preservation_released``: SOFTNet's released fold of the held-out participant (trained on real
+  videos without them) on their synthetic videos and originals, no training
+  (:mod:`mesynth.spotting.released`; its rows join these folds' counts).
 
 Nothing of the held-out participant ever reaches ``fit``: :func:`training_videos` selects by
 participant and checks its own result.
@@ -23,6 +26,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +43,15 @@ ORIGINAL_PLUS_SYNTHETIC = "original+synthetic"
 SYNTHETIC = "synthetic"
 PRESERVATION = "preservation"
 FROZEN = "frozen"
-CONDITIONS = (ORIGINAL, ORIGINAL_PLUS_SYNTHETIC, SYNTHETIC, PRESERVATION, FROZEN)
+PRESERVATION_RELEASED = "preservation_released"
+CONDITIONS = (
+    ORIGINAL, ORIGINAL_PLUS_SYNTHETIC, SYNTHETIC, PRESERVATION, FROZEN, PRESERVATION_RELEASED,
+)  # fmt: skip
+# Tested on the held-out participant's synthetic videos, next to their originals.
+TESTED_ON_SYNTHETIC = (PRESERVATION, PRESERVATION_RELEASED)
+# Not fitted in the folds: preservation reuses the original spotter, preservation_released
+# the released SOFTNet models (mesynth.spotting.released).
+UNFITTED = TESTED_ON_SYNTHETIC
 FROZEN_SUFFIX = ":frozen"  # ':' is never part of a set name
 
 
@@ -185,6 +197,13 @@ class FoldOutcome:
     fits: pd.DataFrame = field(default_factory=pd.DataFrame)
     # Per fold, label, p of P_STEPS and type: counts with the fitted spotter's p replaced.
     sweep: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SWEEP_COLUMNS))
+    released: Any = None  # mesynth.spotting.released.ReleasedOutcome, when that condition ran
+
+    def add_released(self, released: Any) -> None:
+        """Join the released models' rows and predictions (``preservation_released``)."""
+        self.released = released
+        self.counts = pd.concat([self.counts, released.counts], ignore_index=True)
+        self.predictions.update(released.predictions)
 
 
 def run_folds(
@@ -209,7 +228,7 @@ def run_folds(
     settings = {"iou_threshold": iou_threshold, "matching": matching, "lengths": lengths}
     folds = make_folds(v.participant for v in originals)
     arms = make_arms(conditions, [n for n in synthetic if not n.endswith(FROZEN_SUFFIX)])
-    fitted_arms = [arm for arm in arms if arm.condition != PRESERVATION]
+    fitted_arms = [arm for arm in arms if arm.condition not in UNFITTED]
     curve_videos = set(curve_videos)
     rows: list[dict] = []
     predictions: dict[str, list[Prediction]] = {arm.label: [] for arm in arms}

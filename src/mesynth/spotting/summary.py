@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mesynth.spotting.folds import ORIGINAL, PRESERVATION, SYNTHETIC, Arm
+from mesynth.spotting.folds import ORIGINAL, SYNTHETIC, TESTED_ON_SYNTHETIC, Arm
 from mesynth.spotting.scoring import COUNT_COLUMNS, METRIC_COLUMNS, OVERALL, Counts
 from mesynth.spotting.types import EXPRESSION_TYPES
 
@@ -118,8 +118,9 @@ def summary_table(
     tail = (1 - confidence) / 2
     rows = []
     for arm in arms:
-        side = SYNTHETIC if arm.condition == PRESERVATION else ORIGINAL
-        reference_label = arm.label if arm.condition == PRESERVATION else ORIGINAL
+        on_synthetic = arm.condition in TESTED_ON_SYNTHETIC
+        side = SYNTHETIC if on_synthetic else ORIGINAL
+        reference_label = arm.label if on_synthetic else ORIGINAL
         present = folds[(folds["label"] == arm.label) & (folds["test_side"] == side)]
         order = sorted(present["fold"].unique().tolist())
         for kind in TYPES:
@@ -142,9 +143,7 @@ def summary_table(
                     **pooled.as_dict(),
                     "f1_low": _quantile(boot, tail),
                     "f1_high": _quantile(boot, 1 - tail),
-                    "reference": (
-                        SAME_SPOTTER_ON_ORIGINALS if arm.condition == PRESERVATION else ORIGINAL
-                    ),
+                    "reference": SAME_SPOTTER_ON_ORIGINALS if on_synthetic else ORIGINAL,
                     "f1_reference": f1_reference,
                     "f1_diff": pooled.f1 - f1_reference,
                     "f1_diff_low": _quantile(boot_diff, tail),
