@@ -40,7 +40,6 @@ ALLOWED: dict[str, set[str]] = {
 MAX_FUNCTION_LINES = 60
 LONG_ALLOWED: dict[str, str] = {
     "faces:_tracked_crop": "scalek",
-    "spotting:spotting_videos": "spotexp",
     "evaluation:draw_au_curves": "layers",
     "evaluation:draw_event_flows": "layers",
     "training:calculate_metrics": "layers",
