@@ -39,9 +39,10 @@ def _score_spotting_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--matching",
         default="megc",
-        choices=("megc", "one_to_one"),
+        choices=("megc", "one_to_one", "softnet"),
         help="megc (default): the found ground-truth intervals are the true positives, as in "
-        "the MEGC2020 baseline; one_to_one: each prediction matches at most one interval",
+        "the MEGC2020 baseline; one_to_one: each prediction matches at most one interval; "
+        "softnet: as SOFTNet counts (and its COCO AP@[.5:.95])",
     )
     parser.add_argument("--json", metavar="OUT", help="also write the scores to this JSON file")
 

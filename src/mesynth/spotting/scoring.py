@@ -609,7 +609,19 @@ def run_cli(args: argparse.Namespace) -> int:
         return 2
     score = score_predictions(predictions, truth, iou_threshold=args.iou, matching=args.matching)
     print(score.table())
+    values = score.to_dict()
+    if args.matching == "softnet":
+        from natsort import natsorted
+
+        values["coco_ap"] = {
+            kind: softnet_coco_ap(predictions, truth, kind, natsorted(truth))
+            for kind in EXPRESSION_TYPES
+        }
+        print(
+            "COCO AP@[.5:.95] (SOFTNet's): "
+            + ", ".join(f"{kind} {ap:.4f}" for kind, ap in values["coco_ap"].items())
+        )
     if args.json:
-        write_json(args.json, score.to_dict())
+        write_json(args.json, values)
         print(f"scores written to {args.json}")
     return 0
