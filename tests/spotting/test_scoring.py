@@ -296,7 +296,7 @@ def test_python_dash_m_runs_the_command(tmp_path):
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "--matching {megc,one_to_one}" in result.stdout
+    assert "--matching {megc,one_to_one,softnet}" in result.stdout
 
 
 @pytest.mark.skipif(
