@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from mesynth.faces.landmarks import choose_face
+from mesynth.imaging import to_grey
 
 SHARPNESS_SIZE = 128
 HASH_SIDE = 8  # 8x8 comparisons: a 64-bit hash
@@ -31,15 +32,13 @@ REASONS = (UNREADABLE, NO_FACE, SEVERAL_FACES, TOO_SMALL, BLURRED, DUPLICATE)
 
 def sharpness(face: np.ndarray) -> float:
     """Variance of the Laplacian of an RGB or grey uint8 image (higher: sharper)."""
-    grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY) if face.ndim == 3 else face
-    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    return float(cv2.Laplacian(to_grey(face), cv2.CV_64F).var())
 
 
 def difference_hash(image: np.ndarray) -> int:
     """dHash: the photo shrunk to 9x8 grey cells, one bit per cell brighter than its right
     neighbour. Re-encoding, resizing and mild edits keep most of the 64 bits."""
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    cells = cv2.resize(grey, (HASH_SIDE + 1, HASH_SIDE), interpolation=cv2.INTER_AREA)
+    cells = cv2.resize(to_grey(image), (HASH_SIDE + 1, HASH_SIDE), interpolation=cv2.INTER_AREA)
     bits = (cells[:, 1:].astype(np.int16) > cells[:, :-1].astype(np.int16)).ravel()
     return int(np.packbits(bits).view(">u8")[0])
 
