@@ -241,3 +241,17 @@ def test_the_experiment_reports_the_released_condition_beside_the_others(
     entry = results.summary["preservation_released"]
     assert entry["k"] == {"micro": 2, "macro": 4} and entry["dataset"] == "SAMMLV"
     assert entry["median_correlation"]["copy"]["micro"] == pytest.approx(1.0)
+
+
+def test_features_are_named_and_keyed_as_spotter_softnet_caches_them(tmp_path):
+    from mesynth.spotting.spotters.softnet import SoftNetJob
+
+    jobs = released._feature_jobs(released._pairs(_inputs(tmp_path)), {"micro": 2, "macro": 4})
+    names = sorted(job.name for job in jobs.values())
+    # Each original once, each synthetic video of both sets, both types.
+    assert len(names) == (2 + 2 * 2) * 2
+    assert {"006_1@micro", "011_1@macro", "copy/006_1_c@macro", "frozen/011_1_f@micro"} <= set(
+        names
+    )
+    assert all(isinstance(job, SoftNetJob) for job in jobs.values())
+    assert {job.k for job in jobs.values() if job.kind == "macro"} == {4}

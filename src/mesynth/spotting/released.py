@@ -12,9 +12,8 @@ compared by their correlation.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from mesynth.spotting.types import EXPRESSION_TYPES, Interval, Prediction, Spott
 
 log = logging.getLogger(__name__)
 
-FEATURES_VERSION = 1
 CURVE_COLUMNS = ("video", "participant", "synthetic_set", "type", "k", "points", "correlation")
 # Datasets the released folds were trained on, by spotting.preset.
 PRESET_DATASETS = {"samm_lv": "SAMMLV", "casme2": "CASME_sq"}
@@ -62,72 +60,20 @@ class ReleasedSettings:
 # ----------------------------------------------------------------------------- features
 
 
-@dataclass(frozen=True)
-class FeatureJob:
-    name: str
-    source: object
-    k: int
-
-
-class SoftNetVideoFeatures:
-    """SOFTNet's features of one video at one ``k`` (a kind for ``video_pool.compute_cached``)."""
-
-    def key(self, job: FeatureJob) -> dict:
-        import cv2
-
-        from mesynth.caching import source_identity
-
-        return {
-            "version": FEATURES_VERSION,
-            "k": job.k,
-            "opencv": cv2.__version__,
-            "source": source_identity(job.source),
-        }
-
-    def frames(self, job: FeatureJob) -> int:
-        return len(job.source)
-
-    def compute(self, job: FeatureJob, on_frames: Callable[[int], None]) -> np.ndarray:
-        from mesynth.spotting.softnet import SoftNetDlib, softnet_faces, softnet_features
-
-        dlib_models = SoftNetDlib()
-        frames = (frame for _, frame in job.source.iter_frames())
-        crops = softnet_faces(frames, dlib_models, job.name)
-        return softnet_features(
-            crops, job.k, dlib_models, name=job.name, on_pair=lambda: on_frames(1)
-        )
-
-    def save(self, result: np.ndarray, path: Path, key: Mapping) -> None:
-        from mesynth.atomic import write_atomically
-
-        def write(partial: Path) -> None:
-            with partial.open("wb") as handle:
-                np.savez(handle, features=result, key=json.dumps(key))
-
-        write_atomically(path, write)
-
-    def load(self, path: Path, key: Mapping | None) -> np.ndarray | None:
-        from mesynth.caching import same_key
-
-        with np.load(path, allow_pickle=False) as data:
-            if key is not None and not same_key(json.loads(str(data["key"])), key):
-                return None
-            return np.asarray(data["features"])
-
-
-def video_features(
-    jobs: Sequence[FeatureJob], cache_dir: Path, workers: int, progress: bool
-) -> list[np.ndarray]:
-    """SOFTNet's features of every job, cached per video and ``k``, in worker processes."""
+def video_features(jobs: Sequence, cache_dir: Path, workers: int, progress: bool) -> list:
+    """SOFTNet's TV-L1 features of every job (``SoftNetJob``), cached per video and ``k``
+    exactly as ``spotter=softnet`` caches them, so the two share what they compute."""
+    from mesynth.spotting.spotters.softnet import SoftNetComputation
     from mesynth.spotting.video_pool import compute_cached
 
     return compute_cached(
         jobs,
-        SoftNetVideoFeatures(),
+        SoftNetComputation("tvl1"),
         cache_dir,
         workers,
         progress,
-        desc="SOFTNet features (TV-L1)",
+        desc="SOFTNet features",
+        suffix=".npy",
     )
 
 
@@ -261,16 +207,18 @@ def _pairs(inputs) -> list[tuple[str, object, object]]:
     ]
 
 
-def _feature_jobs(pairs, ks: dict[str, int]) -> dict[tuple[str, str], FeatureJob]:
-    """One job per video (each original once) and type, keyed by (side/video, type)."""
+def _feature_jobs(pairs, ks: dict[str, int]) -> dict[tuple[str, str], object]:
+    """One job per video (each original once) and type, keyed by (video key, type); named as
+    ``spotter=softnet`` names them (``<video>@<type>``, synthetic ``<set>/<video>@<type>``)."""
+    from mesynth.spotting.spotters.softnet import SoftNetJob
+
     jobs = {}
     for set_name, original, made in pairs:
         for kind, k in ks.items():
-            for key, entry in (
-                (f"original/{original.name}", original),
-                (f"{set_name}/{made.name}", made),
-            ):
-                jobs.setdefault((key, kind), FeatureJob(f"{key}-k{k}", entry.source, k))
+            for key, entry in ((original.name, original), (f"{set_name}/{made.name}", made)):
+                jobs.setdefault(
+                    (key, kind), SoftNetJob(f"{key}@{kind}", entry.source, kind, k, None)
+                )
     return jobs
 
 
@@ -342,7 +290,7 @@ class _ReleasedScoring:
         }  # fmt: skip
         settings = {**self.matching, "lengths": None}
         sides = (
-            ("original", f"original/{original.name}", original, original.video_id),
+            ("original", original.name, original, original.video_id),
             ("synthetic", f"{set_name}/{made.name}", made, made.name),
         )
         traces = {}
