@@ -11,12 +11,57 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
+from mesynth.checkpoint import load_nets, save_official
+from mesynth.faces.crop import Crop
+from mesynth.nets.masks import TRUNCATE_BELOW
 from mesynth.synthesis import run
+from mesynth.synthesis.networks import images_to_tensor
 from mesynth.synthesis.output import SynthesisOutput
+from mesynth.video.sources import open_sources
 
-from .conftest import compose_infer, make_samm, read_png
+from .conftest import TINY, compose_infer, make_samm, read_png, tiny_nets
 from .test_pipeline import REPO
+
+VIDEOS = {"006_1": 5, "007_2": 2}
+# float32 spacing at 0.1 is 7.5e-9: a few of these is what another summation order moves.
+NEAR = 4 * 7.5e-9
+
+
+def network_input(source: Path) -> torch.Tensor:
+    """The frames of every video as the synthesis pipeline hands them to the networks."""
+    frames = []
+    for video in open_sources(source, layout="samm_lv"):
+        crop = Crop.full_frame(video.frame_size, TINY["img_size"])
+        frames += [crop.apply(frame, i) for i, frame in video.iter_frames(0, len(video))]
+    return images_to_tensor(torch.from_numpy(np.stack(frames)))
+
+
+def heatmaps(fan, x: torch.Tensor) -> torch.Tensor:
+    """The 98 heatmaps at 256 px that the 0.1 cut-off is applied to (as in get_heatmap)."""
+    maps = fan.landmark_heatmaps(x)
+    return F.interpolate(maps, size=(256, 256), mode="bilinear", align_corners=True)
+
+
+@pytest.fixture(scope="module")
+def threshold_ckpt(tmp_path_factory) -> tuple[Path, Path]:
+    """Networks whose landmark heatmaps all sit within about 1e-6 of the 0.1 cut-off on the
+    test frames, so that rounding in another order flips the cut-off at many pixels."""
+    root = tmp_path_factory.mktemp("threshold")
+    source = make_samm(root / "samm", VIDEOS)
+    nets = tiny_nets(w_hpf=1.0)
+    last = nets.fan.l0
+    with torch.no_grad():
+        raw = nets.fan.landmark_heatmaps(network_input(source))  # (N, 98, 64, 64)
+        centred = raw - last.bias[:-1].view(1, -1, 1, 1)
+        scale = 1e-6 / centred.std().item()
+        last.weight.mul_(scale)
+        last.bias.mul_(0)
+        last.bias[:-1] = TRUNCATE_BELOW - scale * centred.mean(dim=(0, 2, 3))
+    names = ("generator", "mapping_network", "style_encoder", "fan")
+    return save_official(nets, root / "threshold_nets_ema.ckpt", names=names), source
 
 
 def free_port() -> int:
@@ -72,12 +117,13 @@ def wait_all(processes: list[subprocess.Popen], timeout: float) -> list[str]:
 
 @pytest.mark.slow
 def test_two_nodes_write_every_frame_once_into_one_folder(
-    tiny_hpf_ckpt, reference_image, tmp_path
+    threshold_ckpt, reference_image, tmp_path
 ) -> None:
-    # 7 frames over 2 nodes: 006_1 is cut between them and joined by node 0.
-    source = make_samm(tmp_path / "samm", {"006_1": 5, "007_2": 2})
+    # 7 frames over 2 nodes: 006_1 is cut between them and joined by node 0. The landmark
+    # heatmaps sit at the mask's 0.1 cut-off, so equal frames need equal rounding on each node.
+    ckpt, source = threshold_ckpt
     line = [
-        f"ckpt={tiny_hpf_ckpt}",
+        f"ckpt={ckpt}",
         f"source={source}",
         f"reference.path={reference_image}",
         "reference.domain=1",
@@ -85,6 +131,14 @@ def test_two_nodes_write_every_frame_once_into_one_folder(
         "num_threads=1",
         "num_workers=0",
     ]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    maps = heatmaps(load_nets(ckpt).fan, network_input(source))
+    torch.set_num_threads(threads)
+    near = (maps - TRUNCATE_BELOW).abs() < NEAR
+    assert near.sum() > 10_000, int(near.sum())  # of 98 x 256 x 256 per frame
+    above = maps >= TRUNCATE_BELOW
+    assert 0.2 < above.float().mean() < 0.8
     cluster = tmp_path / "cluster"
     cluster.mkdir()
     command = [sys.executable, str(REPO / "infer.py"), *line, "progress=false"]
@@ -110,7 +164,7 @@ def test_two_nodes_write_every_frame_once_into_one_folder(
 
     single = tmp_path / "single"
     run(compose_infer([*line, f"output_dir={single}"], tmp_path / "hydra"))
-    for video, count in (("006_1", 5), ("007_2", 2)):
+    for video, count in VIDEOS.items():
         names = sorted(p.name for p in (single / video).iterdir())
         assert sorted(p.name for p in (folder / video).iterdir()) == names
         assert len(names) == count
