@@ -842,12 +842,16 @@ def test_softnet_trains_in_every_fold_through_hydra(clips, tmp_path):
             "spotter.device=cpu",
             "spotter.weights=train",
             "spotter.flow=fast",  # DIS: the plumbing is tested here, TV-L1 in test_softnet
+            "spotting.matching=softnet",
             "spotting.figures.enabled=false",
         ]
     )
     summary_json = run(cfg)
     spotting = summary_json["spotting"]
     assert spotting["spotter"] == "softnet" and spotting["n_folds"] == 3
+    assert spotting["matching"] == "softnet"
+    ap = spotting["coco_ap"]["original"]
+    assert set(ap) == {"micro", "macro"} and all(0 <= value <= 1 for value in ap.values())
     assert set(spotting["conditions"]) == {"original", "synthetic"}
     folds = pd.read_csv(out / "spotting_folds.csv", dtype={"held_out": str})
     assert len(folds) == 3 * 2 * 3

@@ -51,7 +51,7 @@ from mesynth.spotting.summary import (
     fold_table,
     summary_table,
 )
-from mesynth.spotting.types import SpottingVideo
+from mesynth.spotting.types import EXPRESSION_TYPES, SpottingVideo
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +254,25 @@ def evaluate(cfg: DictConfig) -> SpottingResults:
     return assemble(cfg, inputs, outcome, preset)
 
 
+def softnet_ap_entries(outcome: FoldOutcome, inputs: SpottingInputs) -> dict:
+    """SOFTNet's COCO AP@[.5:.95] per arm and type (``matching=softnet``), over the original
+    videos in natural order; arms tested on synthetic videos have none."""
+    from natsort import natsorted
+
+    from mesynth.spotting.scoring import softnet_coco_ap
+
+    order = natsorted(inputs.ground_truth)
+    entries = {}
+    for label, predictions in outcome.predictions.items():
+        if not any(p.video in inputs.ground_truth for p in predictions):
+            continue
+        entries[label] = {
+            kind: softnet_coco_ap(predictions, inputs.ground_truth, kind, order)
+            for kind in EXPRESSION_TYPES
+        }
+    return entries
+
+
 def assemble(
     cfg: DictConfig, inputs: SpottingInputs, outcome: FoldOutcome, preset: Preset | None = None
 ) -> SpottingResults:
@@ -330,6 +349,7 @@ def assemble(
         },
         "p_steps": list(P_STEPS),
         "preservation_released": released_entries(outcome.released),
+        "coco_ap": softnet_ap_entries(outcome, inputs) if spotting.matching == "softnet" else None,
         "conditions": {
             label: {
                 row["type"]: {
