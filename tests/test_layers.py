@@ -42,7 +42,6 @@ LONG_ALLOWED: dict[str, str] = {
     "faces:_tracked_crop": "scalek",
     "evaluation:draw_au_curves": "layers",
     "evaluation:draw_event_flows": "layers",
-    "training:calculate_metrics": "layers",
     "training:resolve_domain_sources": "layers",
     "checkpoint:infer_config": "layers",
     "spotting:assemble": "layers",

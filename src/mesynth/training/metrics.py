@@ -18,6 +18,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -239,6 +240,66 @@ def _domain_paths(images: DomainImages, label: int, limit: int | None = None) ->
 
 
 @torch.no_grad()
+@dataclass
+class _Translation:
+    """What every task of one metrics run translates with."""
+
+    nets: Mapping
+    to_tensor: object
+    device: torch.device
+    batch_size: int
+    num_outs: int
+    latent_dim: int
+    center_crop: int | None
+
+    def images(self, paths: Sequence[Path]) -> torch.Tensor:
+        return torch.stack([self.to_tensor(load_image(p, self.center_crop)) for p in paths]).to(
+            self.device
+        )
+
+
+def _style_codes(
+    run: _Translation, mode: str, labels: torch.Tensor, references: list, position: int
+) -> tuple[torch.Tensor, int]:
+    """Style codes for one batch: from random latents, or from the next reference images (the
+    position runs on through the target domain's references)."""
+    if mode == "latent":
+        z = torch.randn(len(labels), run.latent_dim, device=run.device)
+        return run.nets["mapping_network"](z, labels), position
+    picked = [references[(position + k) % len(references)] for k in range(len(labels))]
+    return run.nets["style_encoder"](run.images(picked), labels), position + len(labels)
+
+
+def _translate_task(
+    run: _Translation,
+    lpips: nn.Module,
+    mode: str,
+    task: tuple[str, list, list, int],
+    fake_dir: Path,
+    position: int,
+) -> tuple[list[Path], float, int]:
+    """Translate a source domain's images into the target ``num_outs`` times each, saving the
+    fakes under ``fake_dir``; returns them, the mean pairwise LPIPS and the reference position."""
+    name, sources, references, target = task
+    fakes, lpips_values = [], []
+    for start in tqdm(range(0, len(sources), run.batch_size), desc=f"{mode} {name}", leave=False):
+        chunk = sources[start : start + run.batch_size]
+        x_src = run.images(chunk)
+        labels = torch.full((len(chunk),), target, device=run.device)
+        masks = run.nets["fan"].get_heatmap(x_src) if run.nets.get("fan") is not None else None
+        group = []
+        for out in range(run.num_outs):
+            style, position = _style_codes(run, mode, labels, references, position)
+            fake = run.nets["generator"](x_src, style, masks=masks)
+            group.append(fake)
+            for k in range(len(chunk)):
+                path = fake_dir / f"{start + k:05d}_{out:02d}.png"
+                save_image(((fake[k] + 1) / 2).clamp(0, 1), path)
+                fakes.append(path)
+        lpips_values.append(mean_pairwise_lpips(lpips, group))
+    return fakes, float(np.mean(lpips_values)), position
+
+
 def calculate_metrics(
     nets: Mapping,
     train_images: DomainImages,
@@ -260,78 +321,39 @@ def calculate_metrics(
         cache["lpips"] = load_lpips(paths["alexnet_path"], paths["lpips_path"])
     inception, lpips = cache["inception"].to(device), cache["lpips"].to(device)
     batch_size = int(settings.get("batch_size", 32))
-    num_outs = int(settings.get("num_outs_per_domain", 10))
-    limit = settings.get("max_images")
-    to_tensor = eval_transform(img_size)
-    domains = val_images.domains
+    run = _Translation(
+        nets, eval_transform(img_size), device, batch_size,
+        int(settings.get("num_outs_per_domain", 10)), latent_dim, center_crop,
+    )  # fmt: skip
+    limit, domains = settings.get("max_images"), val_images.domains
     results: dict[str, float] = {}
     real_stats = cache.setdefault("real_stats", {})
     for mode in modes:
         check_choice("metrics mode", mode, MODES, MetricsError)
-        lpips_tasks, fid_tasks = [], []
         for target, target_name in enumerate(domains):
-            references = _domain_paths(val_images, target)
-            reference_position = 0
+            references, position = _domain_paths(val_images, target), 0
             for source, source_name in enumerate(domains):
                 if source == target:
                     continue
-                task = f"{source_name}2{target_name}"
-                sources = _domain_paths(val_images, source, limit)
-                lpips_values = []
-                with tempfile.TemporaryDirectory(prefix=f"mesynth_{task}_") as fake_dir:
-                    fakes = []
-                    for start in tqdm(
-                        range(0, len(sources), batch_size), desc=f"{mode} {task}", leave=False
-                    ):
-                        chunk = sources[start : start + batch_size]
-                        x_src = torch.stack(
-                            [to_tensor(load_image(p, center_crop)) for p in chunk]
-                        ).to(device)
-                        labels = torch.full((len(chunk),), target, device=device)
-                        masks = (
-                            nets["fan"].get_heatmap(x_src) if nets.get("fan") is not None else None
-                        )
-                        group = []
-                        for out in range(num_outs):
-                            if mode == "latent":
-                                z = torch.randn(len(chunk), latent_dim, device=device)
-                                style = nets["mapping_network"](z, labels)
-                            else:
-                                picked = [
-                                    references[(reference_position + k) % len(references)]
-                                    for k in range(len(chunk))
-                                ]
-                                reference_position += len(chunk)
-                                x_ref = torch.stack(
-                                    [to_tensor(load_image(p, center_crop)) for p in picked]
-                                ).to(device)
-                                style = nets["style_encoder"](x_ref, labels)
-                            fake = nets["generator"](x_src, style, masks=masks)
-                            group.append(fake)
-                            for k in range(len(chunk)):
-                                name = Path(fake_dir) / f"{start + k:05d}_{out:02d}.png"
-                                save_image(((fake[k] + 1) / 2).clamp(0, 1), name)
-                                fakes.append(name)
-                        lpips_values.append(mean_pairwise_lpips(lpips, group))
+                name = f"{source_name}2{target_name}"
+                task = (name, _domain_paths(val_images, source, limit), references, target)
+                with tempfile.TemporaryDirectory(prefix=f"mesynth_{name}_") as fake_dir:
+                    fakes, lpips_mean, position = _translate_task(
+                        run, lpips, mode, task, Path(fake_dir), position
+                    )
                     if target not in real_stats:
+                        real = _domain_paths(train_images, target)
                         mean, cov = image_statistics(
-                            inception,
-                            _domain_paths(train_images, target),
-                            img_size,
-                            batch_size,
-                            device,
-                            center_crop,
+                            inception, real, img_size, batch_size, device, center_crop
                         )
                         real_stats[target] = (mean, cov, covariance_root(cov))
                     fake_stats = image_statistics(inception, fakes, img_size, batch_size, device)
                 mean, cov, root = real_stats[target]
-                fid = frechet_distance(mean, cov, *fake_stats, root1=root)
-                results[f"LPIPS_{mode}/{task}"] = float(np.mean(lpips_values))
-                results[f"FID_{mode}/{task}"] = fid
-                lpips_tasks.append(results[f"LPIPS_{mode}/{task}"])
-                fid_tasks.append(fid)
-        results[f"LPIPS_{mode}/mean"] = float(np.mean(lpips_tasks))
-        results[f"FID_{mode}/mean"] = float(np.mean(fid_tasks))
+                results[f"LPIPS_{mode}/{name}"] = lpips_mean
+                results[f"FID_{mode}/{name}"] = frechet_distance(mean, cov, *fake_stats, root1=root)
+        for metric in ("LPIPS", "FID"):
+            values = [v for k, v in results.items() if k.startswith(f"{metric}_{mode}/")]
+            results[f"{metric}_{mode}/mean"] = float(np.mean(values))
     return results
 
 
