@@ -15,8 +15,9 @@ For every frame, optical flow between the frames ``k/2`` before and ``k/2`` afte
   200 fps, 6 at 30 fps, as SOFTNet's k of 37 on SAMM-LV and 6 on CAS(ME)^2), ``k_macro`` half
   the typical macro-expression length (``macro_seconds``: 1.5 s gives 152 at 200 fps, 22 at
   30 fps);
-- optionally (``maps``) the flow maps a CNN reads: |u|, |v| (head motion removed) and strain of
-  the brow/eye band over the mouth, ``map_size`` square, per scale (SOFTNet's input).
+- optionally (``maps``) flow maps for a CNN: |u|, |v| (head motion removed) and strain of the
+  brow/eye band over the mouth, ``map_size`` square, per scale (no built-in spotter reads them;
+  ``spotter=softnet`` computes SOFTNet's own features, :mod:`mesynth.spotting.softnet`).
 
 High frame rates are sampled down to at most ``max_fps`` (SAMM-LV's 200 fps: every 4th frame;
 30 fps: every frame); ``k`` is then a multiple of the step, and the rows of the frames between
