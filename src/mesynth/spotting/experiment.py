@@ -223,6 +223,7 @@ def evaluate(cfg: DictConfig) -> SpottingResults:
     # Built once up front: a bad spotter setting stops the run before any feature is computed.
     probe = _build_spotter(spotter_node, int(spotting.seed))
     inputs = load_inputs(cfg)
+    log.info("%s", ground_truth_line(inputs, preset))
     frozen = FROZEN in spotting.conditions
     needs_maps = getattr(probe, "needs_maps", None)
     originals, synthetic = spotting_videos(inputs, cfg, needs_maps, probe, frozen)
