@@ -593,7 +593,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("spotting_clips")
     demo = make_demo(
         root / "demo", seconds=DEMO_SECONDS, fps=DEMO_FPS, frame_size=DEMO_SIZE,
-        participants=3, videos=1, progress=False, distractors=False,
+        participants=3, videos=1, progress=False, distractors=False, label_blinks=False,
     )  # fmt: skip
     return {
         "root": root,

@@ -66,7 +66,8 @@ EVENTS = {
 
 
 def _settings(**peaks) -> FlowPeaksSettings:
-    return FlowPeaksSettings(baseline_seconds=4.0, peaks=PeakSettings(**peaks))
+    # The made-up features hold a brow and the mouth only: use every region they have.
+    return FlowPeaksSettings(baseline_seconds=4.0, rois=None, peaks=PeakSettings(**peaks))
 
 
 def test_a_video_without_motion_yields_no_intervals():
@@ -77,7 +78,10 @@ def test_a_video_without_motion_yields_no_intervals():
     # The relative threshold alone turns noise into "expressions": the floor is what stops it.
     without_floor = FlowPeaks(
         FlowPeaksSettings(
-            baseline_seconds=4.0, motion_floor=0.0, peaks=PeakSettings(calibrate=False)
+            baseline_seconds=4.0,
+            motion_floor=0.0,
+            rois=None,
+            peaks=PeakSettings(calibrate=False),
         )
     )
     assert len(without_floor.predict(noise_only)) > 0

@@ -56,7 +56,7 @@ def _run():
         _video(v, e, amplitude=0.0, seed=20 + i, origin="synthetic")
         for i, (v, e) in enumerate(EVENTS.items())
     ]
-    settings = FlowPeaksSettings(baseline_seconds=4.0, peaks=PeakSettings())
+    settings = FlowPeaksSettings(baseline_seconds=4.0, rois=None, peaks=PeakSettings())
     outcome = run_folds(
         originals,
         {"copy": copies, frozen_set("copy"): frozen},

@@ -474,6 +474,18 @@ def _cells(box, grid: int) -> list[tuple[int, int, int, int]]:
     ]
 
 
+def cell_centres(roi_boxes: np.ndarray) -> np.ndarray:
+    """(R, CELLS * CELLS, 2) centres (x, y, crop pixels) of the cells of ``vectors``, from
+    the features' ``roi_boxes`` (the regions' boxes, then the nose's)."""
+    return np.array(
+        [
+            [((x0 + x1) / 2, (y0 + y1) / 2) for x0, y0, x1, y1 in _cells(box, CELLS)]
+            for box in np.asarray(roi_boxes)[:-1]
+        ],
+        dtype=np.float64,
+    )
+
+
 def _fill_edges(values: np.ndarray, done: np.ndarray) -> np.ndarray:
     """Rows without a centred pair (the first and last k/2) repeat the nearest row with one."""
     rows = np.flatnonzero(done)

@@ -55,7 +55,9 @@ class FlowPeaksSettings:
     snr: float = 5.0
     noise_floor: float = 0.01  # pixels of the working crop
     motion_floor: float = 0.05  # pixels of the working crop; smaller displacements are noise
-    rois: tuple[str, ...] | None = None
+    head_rotation: bool = True  # remove the head's in-plane rotation from the cell flows
+    upper_brows: bool = True  # brows: only the upper cells (the lower ones hold the lids)
+    rois: tuple[str, ...] | None = ("brow_left", "brow_right", "mouth")
     peaks: PeakSettings = field(default_factory=PeakSettings)
 
     def __post_init__(self) -> None:
@@ -104,15 +106,54 @@ def _running_median(values: np.ndarray, window: int, step: int) -> np.ndarray:
     return (1 - weight) * median[low] + weight * median[high]
 
 
-def displacement_pixels(features, settings: FlowPeaksSettings) -> np.ndarray:
-    """(T, R) largest cell distance of each region from its neutral position, in pixels of the
-    working crop."""
+def without_head_rotation(vectors: np.ndarray, roi_boxes: np.ndarray) -> np.ndarray:
+    """(T, R, C, 2) cell flows less each frame's in-plane head rotation about the nose.
+
+    The features remove the head's translation (the nose's flow), not its rotation, which
+    moves the brows and the mouth as much as a small expression does. The rotation rate is
+    fitted per frame by least squares over all cells, about the nose box's centre. The
+    expressions (both brows down and together, both lip corners up and out) are
+    mirror-symmetric about the face's vertical axis, so they add nothing to that fit.
+    """
+    from mesynth.spotting.features import cell_centres
+
+    x0, y0, x1, y1 = np.asarray(roi_boxes, dtype=np.float64)[-1]
+    offsets = cell_centres(roi_boxes) - np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    x, y = offsets[..., 0], offsets[..., 1]
+    u, v = vectors[..., 0], vectors[..., 1]
+    rate = (x * v - y * u).sum(axis=(1, 2)) / max(float((x**2 + y**2).sum()), 1e-9)
+    rotation = np.stack([-rate[:, None, None] * y, rate[:, None, None] * x], axis=-1)
+    return vectors - rotation
+
+
+def cell_displacement(features, settings: FlowPeaksSettings) -> np.ndarray:
+    """(T, R, C) distance of every cell of every region from its neutral position, in pixels
+    of the working crop (head rotation removed and the brows' lid cells zeroed as set)."""
     if features.vectors is None:
         raise ValueError(
             f"features of video {features.name} have no per-cell flow (`vectors`): they were "
             "made by an older mesynth; delete the feature cache so they are computed again"
         )
     vectors = np.asarray(features.vectors, dtype=np.float64)
+    boxes = getattr(features, "roi_boxes", None)
+    if settings.head_rotation and boxes is not None:
+        vectors = without_head_rotation(vectors, boxes)
+    position = np.cumsum(vectors, axis=0) / features.k
+    window = int(round(settings.baseline_seconds * features.fps))
+    neutral = _running_median(position, window, features.stride)
+    distance = np.linalg.norm(position - neutral, axis=-1)
+    if settings.upper_brows:
+        # A brow box reaches down to the upper lid; a blink drags that skin down as lowered
+        # brows do. The upper cells (rows first) hold the brows themselves.
+        brows = [i for i, name in enumerate(features.roi_names) if name.startswith("brow")]
+        distance[:, brows, distance.shape[-1] // 2 :] = 0.0
+    return distance
+
+
+def displacement_pixels(features, settings: FlowPeaksSettings) -> np.ndarray:
+    """(T, R) largest cell distance of each region used from its neutral position, in pixels
+    of the working crop."""
+    distance = cell_displacement(features, settings).max(axis=-1)
     if settings.rois is not None:
         missing = sorted(set(settings.rois) - set(features.roi_names))
         if missing:
@@ -120,11 +161,8 @@ def displacement_pixels(features, settings: FlowPeaksSettings) -> np.ndarray:
                 f"spotter.rois names {missing}, which the features do not have; regions: "
                 f"{list(features.roi_names)}"
             )
-        vectors = vectors[:, [features.roi_names.index(r) for r in settings.rois]]
-    position = np.cumsum(vectors, axis=0) / features.k
-    window = int(round(settings.baseline_seconds * features.fps))
-    neutral = _running_median(position, window, features.stride)
-    return np.linalg.norm(position - neutral, axis=-1).max(axis=-1)
+        distance = distance[:, [features.roi_names.index(r) for r in settings.rois]]
+    return distance
 
 
 def region_displacement(features, settings: FlowPeaksSettings) -> np.ndarray:
