@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,14 +130,36 @@ def images_to_tensor(images: torch.Tensor) -> torch.Tensor:
     return images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
+@contextmanager
+def torch_threads(count: int | None):
+    """Torch's intra-op thread count set to ``count`` inside (None: left as it is), then restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(int(count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class StyleCodes:
     """Style codes of reference images, computed once per (image, domain) and kept; the
-    networks are loaded on the first code."""
+    networks are loaded on the first code.
 
-    def __init__(self, networks: Networks, crop: str, detector=None):
+    ``num_threads``: the torch threads the encoder runs with (None: the process's count). A
+    fixed count is what makes a code, and so every frame made with it, the same in every
+    process of a run and in a run of one process, whatever ran before in that process.
+    """
+
+    def __init__(
+        self, networks: Networks, crop: str, detector=None, num_threads: int | None = None
+    ):
         self.networks = networks
         self.crop = crop
         self.detector = detector
+        self.num_threads = num_threads
         self.cache: dict = {}
 
     def __call__(self, path: str | Path, domain: int):
@@ -147,7 +170,7 @@ class StyleCodes:
             nets = self.networks.nets
             image = prepare_reference(path, int(nets.config.img_size), self.crop, self.detector)
             image = torch.from_numpy(image)[None]
-            with torch.inference_mode():
+            with torch.inference_mode(), torch_threads(self.num_threads):
                 code = nets.style_encoder(images_to_tensor(image), torch.tensor([int(domain)]))
             self.cache[key] = code[0].float().clone()
         return self.cache[key]

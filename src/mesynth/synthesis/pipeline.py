@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 
 from mesynth.config import check_choice, resolve_num_workers, to_plain
 from mesynth.launch import launch_rank
-from mesynth.synthesis.networks import Networks, StyleCodes, banner
+from mesynth.synthesis.networks import Networks, StyleCodes, banner, torch_threads
 from mesynth.synthesis.output import WRITER_KINDS, SynthesisOutput
 from mesynth.synthesis.plan import RunPlan, open_videos, plan_videos
 from mesynth.synthesis.references import write_references_csv
@@ -155,7 +155,9 @@ def run(cfg: DictConfig) -> dict | None:
     networks = Networks(cfg, previous)
     detector = LazyDetector(**to_plain(cfg.faces))
     reference_detector = detector if str(cfg.reference_crop) != "none" else None
-    style = StyleCodes(networks, str(cfg.reference_crop), reference_detector)
+    style = StyleCodes(
+        networks, str(cfg.reference_crop), reference_detector, thread_setting(cfg.num_threads)
+    )
     plan = plan_videos(cfg, sources, networks, previous, output, list(writers), style.encode_many)
     annotations = carry_annotations(cfg, plan)
     if plan.skipped:
@@ -225,7 +227,8 @@ def execute(
         num_threads=thread_setting(cfg.num_threads),
     )
     data = SynthesisData(todo, output, find_crop, batch_size, workers, int(cfg.prefetch_factor))
-    trainer.predict(module, datamodule=data, return_predictions=False)
+    with torch_threads(None):  # the module sets the run's count; the process gets its own back
+        trainer.predict(module, datamodule=data, return_predictions=False)
     return int(module.num_threads)
 
 
