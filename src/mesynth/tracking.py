@@ -55,11 +55,21 @@ def log_results(
         for key, path in figures.items():
             logger.log_image(key=f"figures/{key}", images=[str(path)])
     logger.finalize("success")
-    # A W&B run stays open until it is finished; the next evaluation in this process (a sweep)
-    # must get a run of its own.
-    finish = getattr(getattr(logger, "experiment", None), "finish", None)
-    if callable(finish):
-        finish()
+    finish_run(logger)
     where = getattr(logger, "log_dir", None) or getattr(logger, "save_dir", None)
     log.info("results logged with %s to %s", type(logger).__name__, where)
     return logger
+
+
+def finish_run(logger: object | None, failed: bool = False) -> None:
+    """Close the logger's run (a W&B run stays open until it is finished).
+
+    Without this the next run in the same process (a sweep, a test session) would silently log
+    into the one before: W&B hands back the run in progress instead of starting a new one.
+    """
+    if not logger:  # None, or False for "no logger" as Lightning takes it
+        return
+    experiment = getattr(logger, "_experiment", None)  # never start a run just to close it
+    finish = getattr(experiment, "finish", None)
+    if callable(finish):
+        finish(exit_code=1 if failed else 0)

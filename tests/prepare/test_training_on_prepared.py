@@ -67,5 +67,8 @@ def test_the_pipeline_test_prepares_its_data_and_labels_its_outputs(tmp_path, mo
     assert grid.shape[:2] == (14 + 3 * 64, 2 * 64)
     assert grid[:14].min() < 100 and grid[:14].mean() > 200  # red text on white
     assert list((output / "wandb").glob("offline-run-*"))
+    import wandb
+
+    assert wandb.run is None  # finished: the next run in this process gets a run of its own
     assert caplog.text.count("PIPELINE TEST") >= 3
     assert cli.REAL_DATA_HINT in caplog.text and "mesynth prepare-data PHOTOS" in caplog.text

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from mesynth.checkpoint import CheckpointError, detect_format, read_checkpoint
 from mesynth.config import to_plain
+from mesynth.tracking import finish_run
 from mesynth.training.callbacks import IterationCheckpoint, IterationProgress, SampleGrids
 from mesynth.training.finetune import (
     apply_start_weights,
@@ -191,9 +192,14 @@ def run(cfg: DictConfig) -> Munch:
         # The EMA copies and the landmark network are in eval mode on purpose.
         warnings.filterwarnings("ignore", r"Found \d+ module\(s\) in eval mode", UserWarning)
         # Our checkpoints hold only tensors and plain containers: nothing else may be unpickled.
-        trainer.fit(
-            module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True
-        )
+        try:
+            trainer.fit(
+                module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True
+            )
+        except BaseException:
+            finish_run(logger, failed=True)
+            raise
+    finish_run(logger)
     if label:
         log.warning("%s", label)
     return Munch(trainer=trainer, module=module, datamodule=datamodule, output_dir=output_dir)
