@@ -143,3 +143,18 @@ def make_celeba(root: Path) -> Path:
 @pytest.fixture(scope="session")
 def celeba_folder(tmp_path_factory) -> Path:
     return make_celeba(tmp_path_factory.mktemp("celeba") / "CelebA")
+
+
+@pytest.fixture(scope="session")
+def glasses_prepared(celeba_folder, tmp_path_factory) -> Path:
+    """The fake CelebA folder prepared for experiment=finetune_glasses, as the README says:
+    ``mesynth prepare-data CELEBA OUT --attribute Male,Eyeglasses``. Half the people go to val,
+    so both splits hold all four domains."""
+    from mesynth.__main__ import main
+
+    out = tmp_path_factory.mktemp("glasses") / "out"
+    arguments = [str(celeba_folder), str(out), "--attribute", "Male,Eyeglasses", "--val", "0.5"]
+    assert (
+        main(["prepare-data", *arguments, "--size", "64", "--workers", "1", "--no-progress"]) == 0
+    )
+    return out

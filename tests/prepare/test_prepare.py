@@ -17,6 +17,7 @@ from mesynth.media import read_image
 from mesynth.prepare import run as prepare_run
 from mesynth.prepare.report import read_csv
 from mesynth.prepare.run import PrepareSettings, prepare
+from mesynth.training.data import DataError
 from mesynth.training.finetune import resolve_domain_sources
 from mesynth.video.sources import open_sources
 from tests.prepare.conftest import EXPECTED, KEPT
@@ -310,27 +311,34 @@ def test_an_unknown_celeba_attribute_names_the_list_and_the_choices(
 
 
 def test_several_celeba_attributes_give_the_domains_finetune_glasses_continues(
-    celeba_folder, tmp_path
+    glasses_prepared, tmp_path
 ):
-    out = tmp_path / "out"
-    arguments = [str(celeba_folder), str(out), "--attribute", "Male,Eyeglasses", "--val", "0"]
-    assert (
-        main(["prepare-data", *arguments, "--size", "64", "--workers", "1", "--no-progress"]) == 0
-    )
-    domains = {row["file"][-10:]: row["domain"] for row in read_csv(out / "prepared.csv")}
-    assert [domains[f"00000{i}.jpg"] for i in range(1, 5)] == [
+    out = glasses_prepared
+    rows = {row["file"][-10:]: row for row in read_csv(out / "prepared.csv")}
+    assert [rows[f"00000{i}.jpg"]["domain"] for i in range(1, 5)] == [
         "female_glasses",
         "female",
         "male_glasses",
         "male",
     ]
-    # The README's command: the experiment as written, pointed at the prepared folder.
+    # On disk the folders sort female, female_glasses, male, male_glasses.
+    assert sorted(p.name for p in (out / "train").iterdir())[1] == "female_glasses"
+    # The README's command: the experiment as written, given only where the data is.
     cfg = compose_train(
-        ["experiment=finetune_glasses", "data=celeba_hq", f"data.root={out}"]
-        + ["data.domains=[female,male,female_glasses,male_glasses]", f"paths.output_dir={tmp_path}"]
+        ["experiment=finetune_glasses", "data=folder", f"data.root={out / 'train'}"]
+        + [f"data.val_root={out / 'val'}", f"paths.output_dir={tmp_path}"]
     )
     datamodule = hydra.utils.instantiate(cfg.data, img_size=64)
-    assert datamodule.index("train").counts() == [2, 2, 2, 2]
+    # Label order female, male, then the new two, as the official model and gender_matched.
+    assert datamodule.domains == ["female", "male", "female_glasses", "male_glasses"]
+    assert datamodule.index("train").counts() == [1, 1, 1, 1]
+    assert datamodule.val_images().counts() == [1, 1, 1, 1]
+    # No person is on both sides.
+    people = {
+        split: {r["identity"] for r in rows.values() if r["split"] == split}
+        for split in ("train", "val")
+    }
+    assert len(people["train"]) == len(people["val"]) == 2 and not people["train"] & people["val"]
     finetune = cfg.finetune
     sources = resolve_domain_sources(
         datamodule.domains,
@@ -340,3 +348,17 @@ def test_several_celeba_attributes_give_the_domains_finetune_glasses_continues(
         finetune.new_domains,
     )
     assert sources == [0, 1, 0, 1]  # glasses domains start from the female and male heads
+
+
+def test_finetune_glasses_on_a_folder_without_its_domains_says_how_to_make_them(prepared, tmp_path):
+    cfg = compose_train(
+        ["experiment=finetune_glasses", "data=folder", f"data.root={prepared / 'train'}"]
+        + [f"paths.output_dir={tmp_path}"]
+    )
+    datamodule = hydra.utils.instantiate(cfg.data, img_size=64)
+    with pytest.raises(DataError) as caught:
+        _ = datamodule.domains
+    message = str(caught.value)
+    assert str(prepared / "train") in message and "found ['people']" in message
+    assert "domain(s) ['female', 'male', 'female_glasses', 'male_glasses']" in message
+    assert "mesynth prepare-data data/celeba OUT --attribute Male,Eyeglasses" in message

@@ -32,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     domains.add_argument(
         "--attribute",
         metavar="NAME",
-        help="CelebA attribute splitting two domains, e.g. Eyeglasses -> glasses/, no_glasses/",
+        help="CelebA attribute(s) naming the domains: Eyeglasses -> glasses/, no_glasses/; "
+        "Male,Eyeglasses -> female/, male/, female_glasses/, male_glasses/ (the domains of "
+        "experiment=finetune_glasses)",
     )
     domains.add_argument(
         "--by-folder",

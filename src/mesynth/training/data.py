@@ -75,9 +75,13 @@ def _list_images(folder: Path, extensions: Sequence[str]) -> list[Path]:
 
 
 def scan_folder(
-    root: str | Path, domains: Sequence[str] | None, extensions: Sequence[str]
+    root: str | Path,
+    domains: Sequence[str] | None,
+    extensions: Sequence[str],
+    fix: str | None = None,
 ) -> DomainImages:
-    """Images of ``root/<domain>/``; domains default to the sorted sub-folder names."""
+    """Images of ``root/<domain>/``; domains default to the sorted sub-folder names. ``fix``
+    replaces the generic advice when a named domain has no sub-folder."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(
@@ -94,8 +98,8 @@ def scan_folder(
     missing = [name for name in names if name not in found]
     if missing:
         raise DataError(
-            f"{root} has no sub-folder for domain(s) {missing} (found {found}); create them or "
-            "fix data.domains"
+            f"{root} has no sub-folder for domain(s) {missing} (found {found}); "
+            + (fix or "create them or fix data.domains")
         )
     images = DomainImages(names)
     for label, name in enumerate(names):
@@ -424,6 +428,7 @@ class FaceDomainDataModule(L.LightningDataModule):
         persistent_workers: bool = True,
         prefetch_factor: int | None = 2,
         verify_workers: int = 8,
+        domains_fix: str | None = None,
         randcrop_prob: float = 0.5,
         crop_scale: Sequence[float] = (0.8, 1.0),
         crop_ratio: Sequence[float] = (0.9, 1.1),
@@ -441,6 +446,7 @@ class FaceDomainDataModule(L.LightningDataModule):
         self.layout = layout
         self.root = Path(root)
         self.domain_spec = to_plain(domains)
+        self.domains_fix = domains_fix
         self.val_root = Path(val_root) if val_root else None
         self.img_size = img_size
         self.batch_size = int(batch_size)
@@ -491,12 +497,14 @@ class FaceDomainDataModule(L.LightningDataModule):
                     "data=folder for a plain <root>/<domain>/ tree"
                 )
             # Validation folders must use the training domains, in the training order.
-            return scan_folder(folder, names or self._train_names(split), self.extensions)
+            return scan_folder(
+                folder, names or self._train_names(split), self.extensions, self.domains_fix
+            )
         if split == "train":
-            return scan_folder(self.root, names, self.extensions)
+            return scan_folder(self.root, names, self.extensions, self.domains_fix)
         if self.val_root is None:
             return None
-        return scan_folder(self.val_root, names or self.domains, self.extensions)
+        return scan_folder(self.val_root, names or self.domains, self.extensions, self.domains_fix)
 
     def _train_names(self, split: str) -> list[str] | None:
         return None if split == "train" else self.domains
