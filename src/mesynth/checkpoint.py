@@ -161,73 +161,75 @@ def _count_blocks(state: Mapping[str, torch.Tensor], prefix: str) -> int:
     return len(_block_indices(state, prefix))
 
 
-def infer_config(nets_state: Mapping[str, Mapping[str, torch.Tensor]], path: Path) -> dict:
-    """Network settings implied by the tensor shapes of an official checkpoint."""
-    found: dict[str, dict] = {}
-
-    def need(state: Mapping, key: str, name: str) -> torch.Tensor:
-        if key not in state:
-            raise CheckpointError(
-                f"checkpoint {path}: {name} has no {key!r}; this is not a StarGAN v2 {name} "
-                "state dict (was it saved from a different model?)"
-            )
-        return state[key]
-
-    if "generator" in nets_state:
-        state = nets_state["generator"]
-        dim_base = need(state, "from_rgb.weight", "generator").shape[0]
-        img_size = 2**14 // dim_base
-        num_encode = _count_blocks(state, "encode.")
-        widths = [
-            need(state, f"encode.{i}.conv2.weight", "generator").shape[0] for i in range(num_encode)
-        ]
-        num_down = num_encode - 2
-        plain = int(math.log2(img_size)) - 4 if img_size >= 16 else -1
-        if num_down == plain + 1:
-            if "hpf.filter" in state:
-                w_hpf = float(8.0 / state["hpf.filter"][1, 1])
-            else:
-                w_hpf = 1.0
-        elif num_down == plain:
-            w_hpf = 0.0
-        else:
-            raise CheckpointError(
-                f"checkpoint {path}: generator has {num_down} down-sampling blocks, which fits "
-                f"neither w_hpf=0 ({plain}) nor w_hpf>0 ({plain + 1}) at img_size {img_size}"
-            )
-        found["generator"] = dict(
-            img_size=img_size,
-            max_conv_dim=max(widths),
-            style_dim=need(state, "decode.0.norm1.fc.weight", "generator").shape[1],
-            w_hpf=w_hpf,
+def _need(state: Mapping, key: str, name: str, path: Path) -> torch.Tensor:
+    if key not in state:
+        raise CheckpointError(
+            f"checkpoint {path}: {name} has no {key!r}; this is not a StarGAN v2 {name} "
+            "state dict (was it saved from a different model?)"
         )
-    if "mapping_network" in nets_state:
-        state = nets_state["mapping_network"]
-        found["mapping_network"] = dict(
-            latent_dim=need(state, "shared.0.weight", "mapping_network").shape[1],
-            num_domains=_count_blocks(state, "unshared."),
-            style_dim=need(state, "unshared.0.6.weight", "mapping_network").shape[0],
-        )
-    for name, key in (("style_encoder", "shared.0.weight"), ("discriminator", "main.0.weight")):
-        if name not in nets_state:
-            continue
-        state = nets_state[name]
-        layer_prefix = key.split(".")[0] + "."
-        dim_base = need(state, key, name).shape[0]
-        indices = _block_indices(state, layer_prefix)
-        widths = [
-            state[f"{layer_prefix}{i}.conv2.weight"].shape[0]
-            for i in indices
-            if f"{layer_prefix}{i}.conv2.weight" in state
-        ]
-        entry = dict(img_size=2**14 // dim_base, max_conv_dim=max(widths) if widths else dim_base)
-        if name == "style_encoder":
-            entry["num_domains"] = _count_blocks(state, "unshared.")
-            entry["style_dim"] = need(state, "unshared.0.weight", name).shape[0]
-        else:
-            entry["num_domains"] = state[f"main.{indices[-1]}.weight"].shape[0]
-        found[name] = entry
+    return state[key]
 
+
+def _generator_config(state: Mapping[str, torch.Tensor], path: Path) -> dict:
+    """Image size, widths, style size and high-pass weight the generator's shapes imply."""
+    dim_base = _need(state, "from_rgb.weight", "generator", path).shape[0]
+    img_size = 2**14 // dim_base
+    num_encode = _count_blocks(state, "encode.")
+    widths = [
+        _need(state, f"encode.{i}.conv2.weight", "generator", path).shape[0]
+        for i in range(num_encode)
+    ]
+    num_down = num_encode - 2
+    plain = int(math.log2(img_size)) - 4 if img_size >= 16 else -1
+    if num_down == plain + 1:
+        if "hpf.filter" in state:
+            w_hpf = float(8.0 / state["hpf.filter"][1, 1])
+        else:
+            w_hpf = 1.0
+    elif num_down == plain:
+        w_hpf = 0.0
+    else:
+        raise CheckpointError(
+            f"checkpoint {path}: generator has {num_down} down-sampling blocks, which fits "
+            f"neither w_hpf=0 ({plain}) nor w_hpf>0 ({plain + 1}) at img_size {img_size}"
+        )
+    return dict(
+        img_size=img_size,
+        max_conv_dim=max(widths),
+        style_dim=_need(state, "decode.0.norm1.fc.weight", "generator", path).shape[1],
+        w_hpf=w_hpf,
+    )
+
+
+def _mapping_config(state: Mapping[str, torch.Tensor], path: Path) -> dict:
+    return dict(
+        latent_dim=_need(state, "shared.0.weight", "mapping_network", path).shape[1],
+        num_domains=_count_blocks(state, "unshared."),
+        style_dim=_need(state, "unshared.0.6.weight", "mapping_network", path).shape[0],
+    )
+
+
+def _encoder_config(state: Mapping[str, torch.Tensor], name: str, key: str, path: Path) -> dict:
+    """The style encoder's or discriminator's settings; ``key`` is its first layer's weight."""
+    layer_prefix = key.split(".")[0] + "."
+    dim_base = _need(state, key, name, path).shape[0]
+    indices = _block_indices(state, layer_prefix)
+    widths = [
+        state[f"{layer_prefix}{i}.conv2.weight"].shape[0]
+        for i in indices
+        if f"{layer_prefix}{i}.conv2.weight" in state
+    ]
+    entry = dict(img_size=2**14 // dim_base, max_conv_dim=max(widths) if widths else dim_base)
+    if name == "style_encoder":
+        entry["num_domains"] = _count_blocks(state, "unshared.")
+        entry["style_dim"] = _need(state, "unshared.0.weight", name, path).shape[0]
+    else:
+        entry["num_domains"] = state[f"main.{indices[-1]}.weight"].shape[0]
+    return entry
+
+
+def _merge_configs(found: dict[str, dict], path: Path) -> dict:
+    """One configuration from the networks' own; a setting two networks disagree on is an error."""
     config: dict = {}
     for name, entry in found.items():
         for key, value in entry.items():
@@ -239,6 +241,19 @@ def infer_config(nets_state: Mapping[str, Mapping[str, torch.Tensor]], path: Pat
                 )
             config[key] = value
     return config
+
+
+def infer_config(nets_state: Mapping[str, Mapping[str, torch.Tensor]], path: Path) -> dict:
+    """Network settings implied by the tensor shapes of an official checkpoint."""
+    found: dict[str, dict] = {}
+    if "generator" in nets_state:
+        found["generator"] = _generator_config(nets_state["generator"], path)
+    if "mapping_network" in nets_state:
+        found["mapping_network"] = _mapping_config(nets_state["mapping_network"], path)
+    for name, key in (("style_encoder", "shared.0.weight"), ("discriminator", "main.0.weight")):
+        if name in nets_state:
+            found[name] = _encoder_config(nets_state[name], name, key, path)
+    return _merge_configs(found, path)
 
 
 # ---------------------------------------------------------------------------------------------

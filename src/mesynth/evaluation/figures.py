@@ -14,7 +14,7 @@ same name without the prefix that saves it. What keeps them fit for a paper:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -79,6 +79,60 @@ def _x_values(series: AlignedSeries, numbers: Sequence[int] | None) -> tuple[np.
     return np.asarray(series.all_frames), False
 
 
+def _draw_au_panel(
+    axis: plt.Axes,
+    series: AlignedSeries | None,
+    numbers: Sequence[int] | None,
+    events: list[tuple[int, int, int]],
+    label: str | None,
+    first_column: bool,
+) -> tuple[bool | None, bool]:
+    """One (video, AU) panel; returns whether its x axis holds source frame numbers (None
+    without a series) and whether it drew events."""
+    axis.tick_params(labelsize=7)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if series is None:
+        axis.text(0.5, 0.5, NA, transform=axis.transAxes, ha="center", va="center",
+                  color=NA_COLOUR, fontsize=9)  # fmt: skip
+        axis.set_yticks([])
+        return None, False
+    x, source_numbers = _x_values(series, numbers)
+    drew_events = False
+    if source_numbers:
+        for onset, apex, offset in events:
+            axis.axvspan(onset, max(offset, apex), color=EVENT_COLOUR, lw=0, zorder=0)
+            axis.axvline(apex, color=APEX_COLOUR, lw=0.6, zorder=1)
+            drew_events = True
+    axis.set_xlim(x[0], x[-1])
+    if not series.valid.any():
+        reason = label or "no frame valid on both sides"
+        axis.text(0.5, 0.5, NA if reason.startswith(NA) else f"{NA}: {reason}",
+                  transform=axis.transAxes, ha="center", va="center",
+                  color=NA_COLOUR, fontsize=9)  # fmt: skip
+        axis.set_yticks([])
+        return source_numbers, drew_events
+    original = np.where(series.valid, series.original_all, np.nan)
+    synthetic = np.where(series.valid, series.synthetic_all, np.nan)
+    axis.plot(x, original, color=ORIGINAL_COLOUR, lw=0.8, zorder=2)
+    axis.plot(x, synthetic, color=SYNTHETIC_COLOUR, lw=0.8, zorder=3)
+    if first_column:
+        axis.set_ylabel("intensity", fontsize=7)
+    return source_numbers, drew_events
+
+
+def _curve_legend(drew_events: bool) -> list:
+    handles = [
+        Line2D([], [], color=ORIGINAL_COLOUR, lw=1.2, label="original"),
+        Line2D([], [], color=SYNTHETIC_COLOUR, lw=1.2, label="synthetic"),
+    ]
+    if drew_events:
+        handles += [
+            Patch(color=EVENT_COLOUR, label="annotated event (onset to offset)"),
+            Line2D([], [], color=APEX_COLOUR, lw=0.8, label="apex"),
+        ]
+    return handles
+
+
 def draw_au_curves(
     curves: dict[tuple[str, str], AlignedSeries],
     events: dict[str, list[tuple[int, int, int]]] | None = None,
@@ -109,49 +163,24 @@ def draw_au_curves(
         source_numbers = False
         for row, au in enumerate(aus):
             axis = axes[row][column]
-            series = curves.get((video, au))
             axis.set_title(f"{video}  {au}", fontsize=8, loc="left")
             if labels.get((video, au)):
                 axis.set_title(labels[(video, au)], fontsize=7, loc="right", color=NA_COLOUR)
-            axis.tick_params(labelsize=7)
-            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-            if series is None:
-                axis.text(0.5, 0.5, NA, transform=axis.transAxes, ha="center", va="center",
-                          color=NA_COLOUR, fontsize=9)  # fmt: skip
-                axis.set_yticks([])
-                continue
-            x, source_numbers = _x_values(series, frame_numbers.get(video))
-            if source_numbers:
-                for onset, apex, offset in events.get(video, []):
-                    axis.axvspan(onset, max(offset, apex), color=EVENT_COLOUR, lw=0, zorder=0)
-                    axis.axvline(apex, color=APEX_COLOUR, lw=0.6, zorder=1)
-                    drew_events = True
-            axis.set_xlim(x[0], x[-1])
-            if not series.valid.any():
-                reason = labels.get((video, au)) or "no frame valid on both sides"
-                axis.text(0.5, 0.5, NA if reason.startswith(NA) else f"{NA}: {reason}",
-                          transform=axis.transAxes, ha="center", va="center",
-                          color=NA_COLOUR, fontsize=9)  # fmt: skip
-                axis.set_yticks([])
-                continue
-            original = np.where(series.valid, series.original_all, np.nan)
-            synthetic = np.where(series.valid, series.synthetic_all, np.nan)
-            axis.plot(x, original, color=ORIGINAL_COLOUR, lw=0.8, zorder=2)
-            axis.plot(x, synthetic, color=SYNTHETIC_COLOUR, lw=0.8, zorder=3)
-            if column == 0:
-                axis.set_ylabel("intensity", fontsize=7)
+            numbered, drew = _draw_au_panel(
+                axis,
+                curves.get((video, au)),
+                frame_numbers.get(video),
+                events.get(video, []),
+                labels.get((video, au)),
+                column == 0,
+            )
+            # A panel without a series keeps the axis name the column's others gave it.
+            source_numbers = source_numbers if numbered is None else numbered
+            drew_events = drew_events or drew
         axes[-1][column].set_xlabel(
             "source frame number" if source_numbers else "frame (CSV)", fontsize=8
         )
-    handles = [
-        Line2D([], [], color=ORIGINAL_COLOUR, lw=1.2, label="original"),
-        Line2D([], [], color=SYNTHETIC_COLOUR, lw=1.2, label="synthetic"),
-    ]
-    if drew_events:
-        handles += [
-            Patch(color=EVENT_COLOUR, label="annotated event (onset to offset)"),
-            Line2D([], [], color=APEX_COLOUR, lw=0.8, label="apex"),
-        ]
+    handles = _curve_legend(drew_events)
     figure.tight_layout()
     # Above every panel, outside the data: the saved image grows to hold it (bbox_inches).
     figure.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0),
@@ -295,6 +324,44 @@ def _show(axis: plt.Axes, image: np.ndarray) -> None:
     axis.set_yticks([])
 
 
+def _shared_flow_scale(images: dict[str, np.ndarray]) -> float:
+    """The 99th percentile of both flows' lengths: full brightness on both sides of an event."""
+    return float(
+        np.percentile(
+            np.concatenate(
+                [
+                    magnitude(images["flow_original"]).ravel(),
+                    magnitude(images["flow_synthetic"]).ravel(),
+                ]
+            ),
+            99,
+        )
+    )
+
+
+def _event_label(info: Mapping, scale: float) -> str:
+    return (
+        f"{info['video']} #{info['event']}\nonset {info['onset']}, apex {info['apex']}\n"
+        f"cos {_number(info['cosine'])}, EPE {_number(info['epe'])} px\n"
+        f"full brightness at {scale:.2g} px"
+    )
+
+
+def _draw_flow_key(key: plt.Axes) -> None:
+    """The colour wheel that reads a flow panel's hue as a direction."""
+    key.set_label(FLOW_KEY_LABEL)
+    key.imshow(colour_wheel(101), interpolation="bilinear")
+    key.set_axis_off()
+    key.set_title("flow direction\n(brightness = length)", fontsize=7, pad=14)
+    for x, y, text, ha, va in (
+        (108, 50, "right", "left", "center"),
+        (50, 108, "down", "center", "top"),
+        (-8, 50, "left", "right", "center"),
+        (50, -6, "up", "center", "bottom"),
+    ):
+        key.text(x, y, text, ha=ha, va=va, fontsize=6, clip_on=False)
+
+
 def draw_event_flows(events: list) -> plt.Figure:
     """Per event (row): onset, apex and onset -> apex flow, original | synthetic (paper Fig. 6).
 
@@ -323,17 +390,7 @@ def draw_event_flows(events: list) -> plt.Figure:
                     ha="center", va="top", fontsize=10, weight="bold")  # fmt: skip
     for row, event in enumerate(events):
         images = event.images
-        scale = float(
-            np.percentile(
-                np.concatenate(
-                    [
-                        magnitude(images["flow_original"]).ravel(),
-                        magnitude(images["flow_synthetic"]).ravel(),
-                    ]
-                ),
-                99,
-            )
-        )
+        scale = _shared_flow_scale(images)
         top = _HEAD + row * (_PANEL + _PAD)
         for side, left in side_left.items():
             panels = (
@@ -348,28 +405,11 @@ def draw_event_flows(events: list) -> plt.Figure:
                 if row == 0:
                     axis.set_title(title if title != "flow" else "flow onset→apex", fontsize=8,
                                    pad=3)  # fmt: skip
-        info = event.row
-        figure.text(
-            (_LABEL - 0.08) / figure_w,
-            1 - (top + _PANEL / 2) / figure_h,
-            f"{info['video']} #{info['event']}\nonset {info['onset']}, apex {info['apex']}\n"
-            f"cos {_number(info['cosine'])}, EPE {_number(info['epe'])} px\n"
-            f"full brightness at {scale:.2g} px",
-            ha="right", va="center", fontsize=7,
-        )  # fmt: skip
+        figure.text((_LABEL - 0.08) / figure_w, 1 - (top + _PANEL / 2) / figure_h,
+                    _event_label(event.row, scale), ha="right", va="center",
+                    fontsize=7)  # fmt: skip
     key_left = _LABEL + 2 * side_w + _SIDE_GAP + 0.25
-    key = axes_at(key_left, _HEAD + 0.12, _KEY, _KEY)
-    key.set_label(FLOW_KEY_LABEL)
-    key.imshow(colour_wheel(101), interpolation="bilinear")
-    key.set_axis_off()
-    key.set_title("flow direction\n(brightness = length)", fontsize=7, pad=14)
-    for x, y, text, ha, va in (
-        (108, 50, "right", "left", "center"),
-        (50, 108, "down", "center", "top"),
-        (-8, 50, "left", "right", "center"),
-        (50, -6, "up", "center", "bottom"),
-    ):
-        key.text(x, y, text, ha=ha, va=va, fontsize=6, clip_on=False)
+    _draw_flow_key(axes_at(key_left, _HEAD + 0.12, _KEY, _KEY))
     return figure
 
 

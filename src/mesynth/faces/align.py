@@ -194,13 +194,13 @@ def estimate_crop(
     return _tracked_crop(source, output_size, smoothing, detector, progress)
 
 
-def _tracked_crop(source, output_size, smoothing, detector, progress) -> Crop:
-    length = len(source)
+def _track_landmarks(source, detector, progress) -> list[np.ndarray | None]:
+    """Landmarks of every frame (None without a face), each search started near the last face."""
     landmarks: list[np.ndarray | None] = []
     near = None
     for _, frame in tqdm(
         source.iter_frames(),
-        total=length,
+        total=len(source),
         desc=f"track {source.video_id}",
         unit="frame",
         disable=not progress,
@@ -209,20 +209,25 @@ def _tracked_crop(source, output_size, smoothing, detector, progress) -> Crop:
         if points is not None:
             near = points.mean(axis=0)
         landmarks.append(points)
-    found = [i for i, p in enumerate(landmarks) if p is not None]
-    if not found:
-        raise _no_face_error(source, length)
+    return landmarks
 
-    # Reference: the frame whose alignment is closest to the median alignment of the video.
+
+def _reference_frame(landmarks: list[np.ndarray | None], found: list[int]) -> int:
+    """The frame whose alignment is closest to the median alignment of the video."""
     params = np.array([alignment_params(landmarks[i]) for i in found])
     median = _median_params(params)
     spread = np.abs(params - median) / np.maximum(np.median(np.abs(params - median), axis=0), 1e-6)
-    reference = found[int(np.argmin(spread.sum(axis=1)))]
+    return found[int(np.argmin(spread.sum(axis=1)))]
+
+
+def _follow_reference(
+    landmarks: list[np.ndarray | None], found: list[int], reference: int
+) -> np.ndarray:
+    """Per frame (centre x, y, size, angle): the reference square carried along with the head's
+    motion; frames without a face are NaN."""
     reference_params = alignment_params(landmarks[reference])
     reference_stable = landmarks[reference][STABLE]
-
-    # Per frame: carry the reference square along with the head's motion.
-    per_frame = np.full((length, 4), np.nan)
+    per_frame = np.full((len(landmarks), 4), np.nan)
     centre = reference_params[:2]
     for index in found:
         to_frame = fit_similarity(reference_stable, landmarks[index][STABLE])
@@ -231,6 +236,17 @@ def _tracked_crop(source, output_size, smoothing, detector, progress) -> Crop:
         per_frame[index, :2] = _apply(to_frame, centre[None])[0]
         per_frame[index, 2] = reference_params[2] * scale
         per_frame[index, 3] = reference_params[3] + rotation
+    return per_frame
+
+
+def _tracked_crop(source, output_size, smoothing, detector, progress) -> Crop:
+    length = len(source)
+    landmarks = _track_landmarks(source, detector, progress)
+    found = [i for i, p in enumerate(landmarks) if p is not None]
+    if not found:
+        raise _no_face_error(source, length)
+    reference = _reference_frame(landmarks, found)
+    per_frame = _follow_reference(landmarks, found, reference)
 
     missing = frames_without(found, length)
     frames = np.arange(length)

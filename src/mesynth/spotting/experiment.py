@@ -274,20 +274,9 @@ def softnet_ap_entries(outcome: FoldOutcome, inputs: SpottingInputs) -> dict:
     return entries
 
 
-def assemble(
-    cfg: DictConfig, inputs: SpottingInputs, outcome: FoldOutcome, preset: Preset | None = None
-) -> SpottingResults:
-    """Tables, summary entries, figures and the report section from the folds' outcome."""
-    spotting = cfg.spotting
-    folds = fold_table(outcome.counts, outcome.fits)
-    summary = summary_table(
-        folds,
-        outcome.arms,
-        n_resamples=int(spotting.bootstrap.n_resamples),
-        confidence=float(spotting.bootstrap.confidence),
-        seed=int(spotting.bootstrap.seed),
-    )
-    by_p = f1_by_p(outcome.sweep)
+def _result_tables(
+    outcome: FoldOutcome, folds: pd.DataFrame, summary: pd.DataFrame, by_p: pd.DataFrame
+) -> dict[str, pd.DataFrame]:
     tables = {FOLDS_TABLE: folds, SUMMARY_TABLE: summary}
     if not by_p.empty:
         tables[F1_BY_P_TABLE] = by_p
@@ -295,41 +284,69 @@ def assemble(
         tables[predictions_name(label)] = predictions_table(predictions, with_score=True)
     if outcome.released is not None:
         tables[RELEASED_CURVES_TABLE] = outcome.released.curves
+    return tables
 
+
+def _result_figures(
+    cfg: DictConfig, outcome: FoldOutcome, summary: pd.DataFrame, by_p: pd.DataFrame
+) -> dict[str, Path]:
+    """The figures the outcome has data for, under ``<output_dir>/figures``."""
+    from mesynth.spotting import figures as plots
+
+    spotting = cfg.spotting
     figures: dict[str, Path] = {}
-    if spotting.figures.enabled:
-        from mesynth.spotting import figures as plots
-
-        figure_dir = Path(str(cfg.output_dir)) / "figures"
-        dpi = int(spotting.figures.dpi)
-        confidence = float(spotting.bootstrap.confidence)
-        figures["spotting_f1"] = plots.f1_by_condition(
-            summary, figure_dir / "spotting_f1_by_condition.png", dpi, confidence
+    figure_dir = Path(str(cfg.output_dir)) / "figures"
+    dpi = int(spotting.figures.dpi)
+    confidence = float(spotting.bootstrap.confidence)
+    figures["spotting_f1"] = plots.f1_by_condition(
+        summary, figure_dir / "spotting_f1_by_condition.png", dpi, confidence
+    )
+    if outcome.curves:
+        figures["spotting_curves"] = plots.score_curves(
+            outcome.curves,
+            figure_dir / "spotting_score_curves.png",
+            dpi,
+            float(spotting.iou),
         )
-        if outcome.curves:
-            figures["spotting_curves"] = plots.score_curves(
-                outcome.curves,
-                figure_dir / "spotting_score_curves.png",
-                dpi,
-                float(spotting.iou),
-            )
-        if not by_p.empty:
-            figures["spotting_f1_by_p"] = plots.f1_against_p(
-                by_p, figure_dir / "spotting_f1_by_p.png", dpi
-            )
-        if outcome.released is not None and outcome.released.traces:
-            figures["spotting_released_curves"] = plots.released_curves(
-                outcome.released.traces, figure_dir / "spotting_released_curves.png", dpi
-            )
-
-    untrained = sorted(name for name, flag in inputs.untrained.items() if flag)
-    if untrained:
-        log.warning(
-            "synthetic set(s) %s were made with UNTRAINED networks (manifest.json says so): "
-            "their numbers test the pipeline, not style transfer",
-            untrained,
+    if not by_p.empty:
+        figures["spotting_f1_by_p"] = plots.f1_against_p(
+            by_p, figure_dir / "spotting_f1_by_p.png", dpi
         )
-    entries = {
+    if outcome.released is not None and outcome.released.traces:
+        figures["spotting_released_curves"] = plots.released_curves(
+            outcome.released.traces, figure_dir / "spotting_released_curves.png", dpi
+        )
+    return figures
+
+
+# The summary's numbers per (condition, type) in summary.json.
+_CONDITION_KEYS = (
+    "n_pred", "n_tp", "n_gt", "precision", "recall", "f1", "f1_low", "f1_high",
+    "f1_diff", "f1_diff_low", "f1_diff_high",
+)  # fmt: skip
+
+
+def _condition_entries(summary: pd.DataFrame) -> dict:
+    return {
+        label: {
+            row["type"]: {key: row[key] for key in _CONDITION_KEYS} for _, row in rows.iterrows()
+        }
+        for label, rows in summary.groupby("label", sort=False)
+    }
+
+
+def _summary_entries(
+    cfg: DictConfig,
+    inputs: SpottingInputs,
+    outcome: FoldOutcome,
+    summary: pd.DataFrame,
+    by_p: pd.DataFrame,
+    untrained: list[str],
+    preset: Preset | None,
+) -> dict:
+    """summary.json's spotting entries."""
+    spotting = cfg.spotting
+    return {
         "spotter": _spotter_name(cfg.get("spotter")),
         "matching": str(spotting.matching),
         "iou": float(spotting.iou),
@@ -351,29 +368,34 @@ def assemble(
         "p_steps": list(P_STEPS),
         "preservation_released": released_entries(outcome.released),
         "coco_ap": softnet_ap_entries(outcome, inputs) if spotting.matching == "softnet" else None,
-        "conditions": {
-            label: {
-                row["type"]: {
-                    key: row[key]
-                    for key in (
-                        "n_pred",
-                        "n_tp",
-                        "n_gt",
-                        "precision",
-                        "recall",
-                        "f1",
-                        "f1_low",
-                        "f1_high",
-                        "f1_diff",
-                        "f1_diff_low",
-                        "f1_diff_high",
-                    )
-                }  # fmt: skip
-                for _, row in rows.iterrows()
-            }
-            for label, rows in summary.groupby("label", sort=False)
-        },
+        "conditions": _condition_entries(summary),
     }
+
+
+def assemble(
+    cfg: DictConfig, inputs: SpottingInputs, outcome: FoldOutcome, preset: Preset | None = None
+) -> SpottingResults:
+    """Tables, summary entries, figures and the report section from the folds' outcome."""
+    spotting = cfg.spotting
+    folds = fold_table(outcome.counts, outcome.fits)
+    summary = summary_table(
+        folds,
+        outcome.arms,
+        n_resamples=int(spotting.bootstrap.n_resamples),
+        confidence=float(spotting.bootstrap.confidence),
+        seed=int(spotting.bootstrap.seed),
+    )
+    by_p = f1_by_p(outcome.sweep)
+    tables = _result_tables(outcome, folds, summary, by_p)
+    figures = _result_figures(cfg, outcome, summary, by_p) if spotting.figures.enabled else {}
+    untrained = sorted(name for name, flag in inputs.untrained.items() if flag)
+    if untrained:
+        log.warning(
+            "synthetic set(s) %s were made with UNTRAINED networks (manifest.json says so): "
+            "their numbers test the pipeline, not style transfer",
+            untrained,
+        )
+    entries = _summary_entries(cfg, inputs, outcome, summary, by_p, untrained, preset)
     report = render_section(cfg, inputs, outcome, summary, figures, untrained, preset)
     return SpottingResults(tables, entries, figures, report)
 
@@ -513,18 +535,16 @@ def _interval(low: float, high: float) -> str:
     return f"[{low:.3f}, {high:.3f}]"
 
 
-def render_section(
+def _protocol_lines(
     cfg: DictConfig,
     inputs: SpottingInputs,
     outcome: FoldOutcome,
-    summary: pd.DataFrame,
-    figures: dict[str, Path],
     untrained: list[str],
-    preset: Preset | None = None,
-) -> str:
-    """The spotting section of ``report.md`` (figure links relative to ``output_dir``)."""
+    preset: Preset | None,
+    confidence: int,
+) -> list[str]:
+    """The section's title, how the folds were run and the summary table's head."""
     spotting = cfg.spotting
-    confidence = round(100 * float(spotting.bootstrap.confidence))
     sets = ", ".join(f"`{name}` ({len(v)} videos)" for name, v in inputs.synthetic.items())
     lines = ["## Spotting: does synthetic data help?", ""]
     if untrained:
@@ -533,7 +553,7 @@ def render_section(
             "their rows test the pipeline, not style transfer.**",
             "",
         ]
-    lines += [
+    return lines + [
         f"Spotter `{_spotter_name(cfg.get('spotter'))}`, leave-one-subject-out over "
         f"{len(outcome.folds)} participants ({len(inputs.originals)} original videos"
         + (f"; synthetic {sets}" if sets else "")
@@ -551,35 +571,62 @@ def render_section(
         f"[{confidence}% CI] | F1 - reference [{confidence}% CI] |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
-    for _, row in summary.iterrows():
-        label = row["label"]
-        if row["condition"] in TESTED_ON_SYNTHETIC:
-            label = f"{label} (tested on synthetic)"
-        elif row["condition"] == FROZEN:
-            label = f"{label} (control: frozen frames)"
-        reference = (
-            ""
-            if row["label"] == "original"
-            else (f"{row['f1_diff']:+.3f} {_interval(row['f1_diff_low'], row['f1_diff_high'])}")
-        )
-        lines.append(
-            f"| {label} | {row['type']} | {row['n_pred']} | {row['n_tp']} | {row['n_gt']} | "
-            f"{row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} "
-            f"{_interval(row['f1_low'], row['f1_high'])} | {reference} |"
-        )
-    lines += [
-        "",
-        "Reference: `original` for the training conditions; for `preservation` (the "
-        f"original-trained spotter on the held-out participants' synthetic videos), the "
-        f"{SAME_SPOTTER_ON_ORIGINALS} those videos were made from. `frozen` is the control: "
-        "trained on the synthetic videos with every frame replaced by the video's first (labels "
-        "kept, motion gone); a spotter that learns from motion scores 0 or far below `original` "
-        "there, and one that does not is fooling itself.",
-        "",
-        f"Per fold: `{FOLDS_TABLE}.csv`; summary: `{SUMMARY_TABLE}.csv`; predictions of every "
-        f"condition (MEGC CSV): `{PREDICTIONS_PREFIX}<condition>.csv`.",
-    ]
-    lines += ["", *fit_lines(outcome.fits)]
+
+
+def _summary_row(row: pd.Series) -> str:
+    """One (condition, type) of the summary as a row of the report's table."""
+    label = row["label"]
+    if row["condition"] in TESTED_ON_SYNTHETIC:
+        label = f"{label} (tested on synthetic)"
+    elif row["condition"] == FROZEN:
+        label = f"{label} (control: frozen frames)"
+    reference = (
+        ""
+        if row["label"] == "original"
+        else (f"{row['f1_diff']:+.3f} {_interval(row['f1_diff_low'], row['f1_diff_high'])}")
+    )
+    return (
+        f"| {label} | {row['type']} | {row['n_pred']} | {row['n_tp']} | {row['n_gt']} | "
+        f"{row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} "
+        f"{_interval(row['f1_low'], row['f1_high'])} | {reference} |"
+    )
+
+
+_CONDITION_NOTES = [
+    "",
+    "Reference: `original` for the training conditions; for `preservation` (the "
+    f"original-trained spotter on the held-out participants' synthetic videos), the "
+    f"{SAME_SPOTTER_ON_ORIGINALS} those videos were made from. `frozen` is the control: "
+    "trained on the synthetic videos with every frame replaced by the video's first (labels "
+    "kept, motion gone); a spotter that learns from motion scores 0 or far below `original` "
+    "there, and one that does not is fooling itself.",
+    "",
+    f"Per fold: `{FOLDS_TABLE}.csv`; summary: `{SUMMARY_TABLE}.csv`; predictions of every "
+    f"condition (MEGC CSV): `{PREDICTIONS_PREFIX}<condition>.csv`.",
+]
+
+_FIGURE_TITLES = (
+    ("spotting_f1", "F1 by condition"),
+    ("spotting_curves", "Score curves"),
+    ("spotting_f1_by_p", "F1 against p"),
+    ("spotting_released_curves", "Released SOFTNet scores, original vs synthetic"),
+)
+
+
+def render_section(
+    cfg: DictConfig,
+    inputs: SpottingInputs,
+    outcome: FoldOutcome,
+    summary: pd.DataFrame,
+    figures: dict[str, Path],
+    untrained: list[str],
+    preset: Preset | None = None,
+) -> str:
+    """The spotting section of ``report.md`` (figure links relative to ``output_dir``)."""
+    confidence = round(100 * float(cfg.spotting.bootstrap.confidence))
+    lines = _protocol_lines(cfg, inputs, outcome, untrained, preset, confidence)
+    lines += [_summary_row(row) for _, row in summary.iterrows()]
+    lines += [*_CONDITION_NOTES, "", *fit_lines(outcome.fits)]
     if _training_free(cfg.get("spotter")):
         lines += [
             f"**`{_spotter_name(cfg.get('spotter'))}` is training-free**: its `fit` only "
@@ -591,12 +638,7 @@ def render_section(
     output_dir = Path(str(cfg.output_dir))
     lines += released_lines(summary, outcome.released, confidence)
     lines += published_lines(summary, preset)
-    for key, title in (
-        ("spotting_f1", "F1 by condition"),
-        ("spotting_curves", "Score curves"),
-        ("spotting_f1_by_p", "F1 against p"),
-        ("spotting_released_curves", "Released SOFTNet scores, original vs synthetic"),
-    ):
+    for key, title in _FIGURE_TITLES:
         if key in figures:
             lines += ["", f"![{title}]({figures[key].relative_to(output_dir).as_posix()})"]
     if inputs.notes:

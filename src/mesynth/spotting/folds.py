@@ -206,6 +206,71 @@ class FoldOutcome:
         self.predictions.update(released.predictions)
 
 
+@dataclass
+class _Tally:
+    """What the folds collect, arm after arm."""
+
+    predictions: dict[str, list[Prediction]]  # arm label -> every fold's predictions
+    rows: list[dict] = field(default_factory=list)  # VIDEO_COLUMNS
+    curves: dict[str, dict] = field(default_factory=dict)
+    fits: list[dict] = field(default_factory=list)
+    sweep: list[dict] = field(default_factory=list)  # SWEEP_COLUMNS
+
+
+def _add_curve(
+    curves: dict[str, dict],
+    video: SpottingVideo,
+    label: str,
+    spotter: Spotter,
+    found: list[Prediction],
+) -> None:
+    """The fitted spotter's frame scores, predictions and threshold on a chosen video."""
+    curve = curves.setdefault(video.video_id, {"video": video, "scores": {}, "predictions": {}})
+    scores = np.asarray(spotter.frame_scores(video))
+    curve["scores"][label] = scores
+    curve["predictions"][label] = found
+    curve.setdefault("thresholds", {})[label] = _threshold(spotter, scores)
+
+
+def _test_held_out(
+    spotter: Spotter,
+    arm: Arm,
+    base: dict,
+    tests: Sequence[SpottingVideo],
+    settings: dict,
+    curve_videos: set[str],
+    tally: _Tally,
+) -> dict[str, list[Prediction]]:
+    """The fitted spotter on the held-out participant's originals; its predictions by video."""
+    found_by_video: dict[str, list[Prediction]] = {}
+    for video in tests:
+        found = _rekeyed(_predict(spotter, video, settings), video.video_id)
+        tally.predictions[arm.label].extend(found)
+        tally.rows.extend(_count_rows(base, video, video.video_id, found, settings))
+        found_by_video[video.video_id] = found
+        if video.video_id in curve_videos:
+            _add_curve(tally.curves, video, arm.label, spotter, found)
+    return found_by_video
+
+
+def _preservation_sweep(
+    spotter: Spotter,
+    fold: Fold,
+    arms: Sequence[Arm],
+    synthetic: dict[str, Sequence[SpottingVideo]],
+    base: dict,
+    settings: dict,
+) -> list[dict]:
+    """The ``p`` sweep of the original-trained spotter on the held-out synthetic videos."""
+    rows = []
+    for other in arms:
+        if other.condition == PRESERVATION:
+            made = [v for v in synthetic[other.synthetic_set] if v.participant == fold.held_out]
+            preserved = {**base, "label": other.label, "condition": PRESERVATION}
+            rows.extend(_p_sweep(spotter, made, {**preserved, "p": 0.0}, settings))
+    return rows
+
+
 def run_folds(
     originals: Sequence[SpottingVideo],
     synthetic: dict[str, Sequence[SpottingVideo]],
@@ -230,11 +295,7 @@ def run_folds(
     arms = make_arms(conditions, [n for n in synthetic if not n.endswith(FROZEN_SUFFIX)])
     fitted_arms = [arm for arm in arms if arm.condition not in UNFITTED]
     curve_videos = set(curve_videos)
-    rows: list[dict] = []
-    predictions: dict[str, list[Prediction]] = {arm.label: [] for arm in arms}
-    curves: dict[str, dict] = {}
-    fits: list[dict] = []
-    sweep: list[dict] = []
+    tally = _Tally({arm.label: [] for arm in arms})
     bar = tqdm(
         total=len(folds) * len(fitted_arms),
         desc="spotting folds",
@@ -243,12 +304,11 @@ def run_folds(
     )
     for fold in folds:
         tests = [v for v in originals if v.participant == fold.held_out]
-        by_original: dict[str, list[Prediction]] = {}
         for arm in fitted_arms:
             bar.set_postfix_str(f"{fold.held_out} {arm.label}")
             spotter = make_spotter(seed + fold.index)
             spotter.fit(training_videos(arm, fold, originals, synthetic))
-            fits.extend(_fit_rows(spotter, fold, arm, arms))
+            tally.fits.extend(_fit_rows(spotter, fold, arm, arms))
             base = {
                 "fold": fold.index,
                 "held_out": fold.held_out,
@@ -257,48 +317,20 @@ def run_folds(
                 "label": arm.label,
                 "test_side": ORIGINAL,
             }
-            for video in tests:
-                found = _rekeyed(_predict(spotter, video, settings), video.video_id)
-                predictions[arm.label].extend(found)
-                rows.extend(_count_rows(base, video, video.video_id, found, settings))
-                if arm.condition == ORIGINAL:
-                    by_original[video.video_id] = found
-                if video.video_id in curve_videos:
-                    curve = curves.setdefault(
-                        video.video_id,
-                        {"video": video, "scores": {}, "predictions": {}},
-                    )
-                    scores = np.asarray(spotter.frame_scores(video))
-                    curve["scores"][arm.label] = scores
-                    curve["predictions"][arm.label] = found
-                    curve.setdefault("thresholds", {})[arm.label] = _threshold(spotter, scores)
-            sweep.extend(_p_sweep(spotter, tests, {**base, "p": 0.0}, settings))
+            found = _test_held_out(spotter, arm, base, tests, settings, curve_videos, tally)
+            tally.sweep.extend(_p_sweep(spotter, tests, {**base, "p": 0.0}, settings))
             if arm.condition == ORIGINAL:
-                for other in arms:
-                    if other.condition == PRESERVATION:
-                        made = [
-                            v
-                            for v in synthetic[other.synthetic_set]
-                            if v.participant == fold.held_out
-                        ]
-                        preserved = {**base, "label": other.label, "condition": PRESERVATION}
-                        sweep.extend(_p_sweep(spotter, made, {**preserved, "p": 0.0}, settings))
-                _preservation(
-                    fold,
-                    arms,
-                    spotter,
-                    synthetic,
-                    originals,
-                    by_original,
-                    predictions,
-                    rows,
-                    settings,
+                tally.sweep.extend(
+                    _preservation_sweep(spotter, fold, arms, synthetic, base, settings)
                 )
+                _preservation(fold, arms, spotter, synthetic, originals, found, tally, settings)
             bar.update()
     bar.close()
-    counts = pd.DataFrame(rows, columns=list(VIDEO_COLUMNS))
-    sweep_table = pd.DataFrame(sweep, columns=list(SWEEP_COLUMNS))
-    return FoldOutcome(counts, predictions, arms, folds, curves, pd.DataFrame(fits), sweep_table)
+    counts = pd.DataFrame(tally.rows, columns=list(VIDEO_COLUMNS))
+    sweep_table = pd.DataFrame(tally.sweep, columns=list(SWEEP_COLUMNS))
+    return FoldOutcome(
+        counts, tally.predictions, arms, folds, tally.curves, pd.DataFrame(tally.fits), sweep_table
+    )
 
 
 def _threshold(spotter: Spotter, scores: np.ndarray) -> float | None:
@@ -353,8 +385,7 @@ def _preservation(
     synthetic: dict[str, Sequence[SpottingVideo]],
     originals: Sequence[SpottingVideo],
     by_original: dict[str, list[Prediction]],
-    predictions: dict[str, list[Prediction]],
-    rows: list[dict],
+    tally: _Tally,
     settings: dict,
 ) -> None:
     """The original-trained spotter on the held-out participant's synthetic videos, each next
@@ -374,11 +405,11 @@ def _preservation(
             if video.participant != fold.held_out:
                 continue
             found = _rekeyed(_predict(spotter, video, settings), video.name)
-            predictions[arm.label].extend(found)
-            rows.extend(
+            tally.predictions[arm.label].extend(found)
+            tally.rows.extend(
                 _count_rows({**base, "test_side": SYNTHETIC}, video, video.name, found, settings)
             )
-            rows.extend(
+            tally.rows.extend(
                 _count_rows(
                     {**base, "test_side": ORIGINAL},
                     original_of[video.video_id],

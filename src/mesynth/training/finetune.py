@@ -155,17 +155,14 @@ def _domain_index(
     return checkpoint_domains.index(value)
 
 
-def resolve_domain_sources(
+def _check_domain_settings(
     data_domains: Sequence[str],
-    checkpoint_domains: Sequence[str] | None,
+    names: list[str] | None,
     checkpoint_num_domains: int,
-    domain_map: Mapping[str, str | int] | None = None,
-    new_domains: Mapping[str, str | int] | None = None,
-) -> list[int]:
-    """For each data domain, the checkpoint domain whose heads it starts from."""
-    domain_map = dict(to_plain(domain_map) or {})
-    new_domains = dict(to_plain(new_domains) or {})
-    names = list(checkpoint_domains) if checkpoint_domains is not None else None
+    domain_map: dict[str, str | int],
+    new_domains: dict[str, str | int],
+) -> None:
+    """The settings agree with the checkpoint and the data before any domain is matched."""
     if names is not None and len(names) != checkpoint_num_domains:
         raise CheckpointError(
             f"finetune.checkpoint_domains names {len(names)} domains {names}, but the "
@@ -182,6 +179,20 @@ def resolve_domain_sources(
         raise CheckpointError(
             f"domain(s) {sorted(both)} are in both finetune.domain_map and finetune.new_domains"
         )
+
+
+def resolve_domain_sources(
+    data_domains: Sequence[str],
+    checkpoint_domains: Sequence[str] | None,
+    checkpoint_num_domains: int,
+    domain_map: Mapping[str, str | int] | None = None,
+    new_domains: Mapping[str, str | int] | None = None,
+) -> list[int]:
+    """For each data domain, the checkpoint domain whose heads it starts from."""
+    domain_map = dict(to_plain(domain_map) or {})
+    new_domains = dict(to_plain(new_domains) or {})
+    names = list(checkpoint_domains) if checkpoint_domains is not None else None
+    _check_domain_settings(data_domains, names, checkpoint_num_domains, domain_map, new_domains)
     if names is None and not domain_map and not new_domains:
         if len(data_domains) != checkpoint_num_domains:
             raise CheckpointError(

@@ -138,22 +138,9 @@ def check_resume_checkpoint(path: str | Path) -> None:
         )
 
 
-def run(cfg: DictConfig) -> Munch:
-    """Train (or fine-tune, or resume) as configured; returns the trainer, module, data."""
-    L.seed_everything(int(cfg.seed), workers=True)
-    output_dir = Path(cfg.paths.output_dir)
-    if cfg.get("ckpt_path") is not None:
-        check_resume_checkpoint(cfg.ckpt_path)
-    datamodule = hydra.utils.instantiate(
-        cfg.data, img_size=int(cfg.model.net.img_size), seed=int(cfg.seed)
-    )
-    datamodule.setup("fit")
-    module = build_module(cfg, datamodule.domains)
-    label = cfg.get("run_label")
-    if label:
-        module.run_label = str(label)
-        log.warning("%s", label)
-
+def _callbacks(cfg: DictConfig, datamodule, module, output_dir: Path, label) -> list:
+    """Progress, checkpoints, sample grids (fixed sources and latent codes) and, when
+    ``schedule.eval_every`` is set, the metrics."""
     samples = cfg.samples
     inputs = datamodule.sample_batch(int(samples.num_sources))
     generator = torch.Generator().manual_seed(int(samples.seed))
@@ -176,6 +163,26 @@ def run(cfg: DictConfig) -> Munch:
                 to_plain(cfg.metrics), datamodule, output_dir / "metrics", schedule.eval_every
             )
         )
+    return callbacks
+
+
+def run(cfg: DictConfig) -> Munch:
+    """Train (or fine-tune, or resume) as configured; returns the trainer, module, data."""
+    L.seed_everything(int(cfg.seed), workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    if cfg.get("ckpt_path") is not None:
+        check_resume_checkpoint(cfg.ckpt_path)
+    datamodule = hydra.utils.instantiate(
+        cfg.data, img_size=int(cfg.model.net.img_size), seed=int(cfg.seed)
+    )
+    datamodule.setup("fit")
+    module = build_module(cfg, datamodule.domains)
+    label = cfg.get("run_label")
+    if label:
+        module.run_label = str(label)
+        log.warning("%s", label)
+
+    callbacks = _callbacks(cfg, datamodule, module, output_dir, label)
     logger = build_logger(cfg)
     if logger:
         logger.log_hyperparams(to_plain(cfg))

@@ -313,6 +313,68 @@ def _sheet_named(sheets: Mapping[str, pd.DataFrame], key: str, position: int, pa
     )
 
 
+def _casme2_subjects(rule1: pd.DataFrame) -> dict[int, str]:
+    """'naming rule1': participant number -> subject folder (``s15``)."""
+    subjects: dict[int, str] = {}
+    for row in rule1.itertuples(index=False):
+        participant = _frame_value(row[2]) if len(row) > 2 else None
+        if participant is None:
+            continue  # header or blank line
+        digits = re.sub(r"\D", "", _text(row[1])) or re.sub(r"\D", "", _text(row[0]))
+        if digits:
+            subjects[participant] = f"s{int(digits):02d}"
+    return subjects
+
+
+def _casme2_video_codes(rule2: pd.DataFrame) -> dict[str, str]:
+    """'naming rule2': expression name (lower case) -> four-digit video code (``0401``)."""
+    video_codes: dict[str, str] = {}
+    for row in rule2.itertuples(index=False):
+        code, name = _text(row[0]), _text(row[1]).lower()
+        if code.isdigit() and name:
+            video_codes[name] = code.zfill(4)
+    return video_codes
+
+
+def _casme2_event(
+    cells: list, subjects: Mapping[int, str], video_codes: Mapping[str, str]
+) -> dict | None:
+    """One row of the code sheet as an event; None for a header or blank line."""
+    cells = list(cells) + [None] * (9 - len(cells))
+    participant = _frame_value(cells[0])
+    name = _text(cells[1])
+    if participant is None or not name:
+        return None
+    quirks: list[str] = []
+    subject = subjects.get(participant)
+    if subject is None:
+        _add_quirk(quirks, "unknown_participant")
+        subject = f"p{participant}"
+    base, _, number = name.rpartition("_")
+    base = (base or name).lower()
+    code = video_codes.get(base)
+    if code is None:
+        _add_quirk(quirks, "unknown_video_code")
+        code = base
+    (onset, apex, offset), frame_quirks = _frames_with_quirks(
+        cells[2], cells[3], cells[4], zero_offset_unknown=True
+    )
+    return {
+        "video": f"{subject}_{code}",
+        "subject": subject,
+        "onset": onset,
+        "apex": apex,
+        "offset": offset,
+        "type": normalise_type(cells[7]),
+        "action_units": _text(cells[5]),
+        "expression": name,
+        "participant_number": participant,
+        "emotion": _text(cells[6]),
+        "self_reported_emotion": _text(cells[8]),
+        "quirks": ";".join(quirks + frame_quirks),
+    }
+
+
 def read_casme2_xlsx(path: str | Path) -> pd.DataFrame:
     """The CAS(ME)^2 code sheet (``CAS(ME)^2code_final.xlsx``); assumptions in the module doc."""
     path = Path(path)
@@ -323,66 +385,18 @@ def read_casme2_xlsx(path: str | Path) -> pd.DataFrame:
             f"{path}: expected the code sheet plus the 'naming rule1' and 'naming rule2' sheets, "
             f"found {names}"
         )
-    codes = sheets[names[0]]
-    rule1 = _sheet_named(sheets, "rule1", 1, path)
-    rule2 = _sheet_named(sheets, "rule2", 2, path)
-
-    subjects: dict[int, str] = {}
-    for row in rule1.itertuples(index=False):
-        participant = _frame_value(row[2]) if len(row) > 2 else None
-        if participant is None:
-            continue  # header or blank line
-        digits = re.sub(r"\D", "", _text(row[1])) or re.sub(r"\D", "", _text(row[0]))
-        if digits:
-            subjects[participant] = f"s{int(digits):02d}"
-    video_codes: dict[str, str] = {}
-    for row in rule2.itertuples(index=False):
-        code, name = _text(row[0]), _text(row[1]).lower()
-        if code.isdigit() and name:
-            video_codes[name] = code.zfill(4)
+    subjects = _casme2_subjects(_sheet_named(sheets, "rule1", 1, path))
+    video_codes = _casme2_video_codes(_sheet_named(sheets, "rule2", 2, path))
     if not subjects or not video_codes:
         raise AnnotationError(
             f"{path}: could not read the participant ({len(subjects)} found) or video code "
             f"({len(video_codes)} found) naming sheets"
         )
-
     rows = []
-    for cells in codes.itertuples(index=False):
-        cells = list(cells) + [None] * (9 - len(cells))
-        participant = _frame_value(cells[0])
-        name = _text(cells[1])
-        if participant is None or not name:
-            continue  # header or blank line
-        quirks: list[str] = []
-        subject = subjects.get(participant)
-        if subject is None:
-            _add_quirk(quirks, "unknown_participant")
-            subject = f"p{participant}"
-        base, _, number = name.rpartition("_")
-        base = (base or name).lower()
-        code = video_codes.get(base)
-        if code is None:
-            _add_quirk(quirks, "unknown_video_code")
-            code = base
-        (onset, apex, offset), frame_quirks = _frames_with_quirks(
-            cells[2], cells[3], cells[4], zero_offset_unknown=True
-        )
-        rows.append(
-            {
-                "video": f"{subject}_{code}",
-                "subject": subject,
-                "onset": onset,
-                "apex": apex,
-                "offset": offset,
-                "type": normalise_type(cells[7]),
-                "action_units": _text(cells[5]),
-                "expression": name,
-                "participant_number": participant,
-                "emotion": _text(cells[6]),
-                "self_reported_emotion": _text(cells[8]),
-                "quirks": ";".join(quirks + frame_quirks),
-            }
-        )
+    for cells in sheets[names[0]].itertuples(index=False):
+        event = _casme2_event(cells, subjects, video_codes)
+        if event is not None:
+            rows.append(event)
     return _finish(rows, path, "casme2_xlsx")
 
 
