@@ -45,7 +45,7 @@ _models = None
 def clip_crops(pairs: int) -> np.ndarray:
     """(pairs + K, 128, 128) uint8 SOFTNet crops of a demo clip."""
     from mesynth.video.demo_clip import make_demo
-    from mesynth.video.sources import open_sources
+    from mesynth.video.layouts import open_sources
 
     with tempfile.TemporaryDirectory() as folder:
         make_demo(folder, seconds=(pairs + K) / 30.0, fps=30.0, frame_size=256, progress=False)

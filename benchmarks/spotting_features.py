@@ -39,7 +39,7 @@ from mesynth.spotting.features import (
     compute_features,
 )
 from mesynth.video.demo_clip import make_demo
-from mesynth.video.sources import open_sources
+from mesynth.video.layouts import open_sources
 
 SAMM_SIZE = (1088, 2040)  # height, width
 

@@ -57,7 +57,7 @@ from mesynth.synthesis.predict import (
     tensor_to_images,
 )
 from mesynth.synthesis.references import prepare_reference
-from mesynth.video.sources import open_sources
+from mesynth.video.layouts import open_sources
 from mesynth.video.writers import open_writer
 
 IMG_SIZE = 256

@@ -84,7 +84,7 @@ def test_a_config_hydra_cannot_compose_is_a_user_error_too(tmp_path):
 
 def test_errors_raised_by_mesynth_are_told_from_bugs() -> None:
     from mesynth.console import is_user_error
-    from mesynth.video.sources import FrameError
+    from mesynth.video.decoders import FrameError
 
     assert is_user_error(FrameError("frame x.jpg is unreadable"))
     assert is_user_error(FileNotFoundError("x"))

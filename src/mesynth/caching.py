@@ -26,7 +26,7 @@ def source_identity(source) -> dict:
     """What makes a source's frames what they are: path, frames, and the files' sizes and
     modification times (a changed or replaced frame changes the identity).
 
-    ``source``: a :class:`mesynth.video.sources.VideoSource` (a frame folder lists its
+    ``source``: a :class:`mesynth.video.decoders.VideoSource` (a frame folder lists its
     ``files``; a video file is one file)."""
     path = Path(getattr(source, "path", "")).resolve()
     numbers = np.asarray(source.frame_numbers, dtype=np.int64)

@@ -40,7 +40,7 @@ def demo_synthetic(demo_dir, tmp_path_factory) -> Path:
     With the motion copied exactly, every answer is known: correlations 1, identical flow,
     no extra flicker, the same identity.
     """
-    from mesynth.video.sources import open_sources
+    from mesynth.video.layouts import open_sources
 
     source = open_sources(demo_dir / "frames")[0]
     crop = demo_crop()
@@ -55,7 +55,7 @@ def demo_synthetic(demo_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_frozen(demo_dir, tmp_path_factory) -> Path:
     """A synthesis output that lost all motion: every frame is the first one."""
-    from mesynth.video.sources import open_sources
+    from mesynth.video.layouts import open_sources
 
     source = open_sources(demo_dir / "frames")[0]
     crop = demo_crop()

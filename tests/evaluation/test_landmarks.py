@@ -88,7 +88,7 @@ def test_proxy_table_uses_openface_columns_and_marks_missed_frames(face, tmp_pat
 
 
 def test_tracking_detects_rarely_and_matches_fresh_detection(demo_dir):
-    from mesynth.video.sources import open_sources
+    from mesynth.video.layouts import open_sources
 
     source = open_sources(demo_dir / "frames")[0]
     frames = [frame for _, frame in source.iter_frames(0, 120)]

@@ -14,7 +14,7 @@ from mesynth.faces.align import (
     sample_indices,
 )
 from mesynth.faces.crop import Crop
-from mesynth.video.sources import open_sources
+from mesynth.video.layouts import open_sources
 
 from .conftest import shifted, write_video
 

@@ -19,7 +19,7 @@ from mesynth.prepare.report import read_csv
 from mesynth.prepare.run import PrepareSettings, prepare
 from mesynth.training.data import DataError
 from mesynth.training.finetune import resolve_domain_sources
-from mesynth.video.sources import open_sources
+from mesynth.video.layouts import open_sources
 from tests.prepare.conftest import EXPECTED, KEPT
 from tests.training.conftest import compose_train
 

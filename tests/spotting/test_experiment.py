@@ -427,7 +427,7 @@ def test_inputs_pair_synthetic_videos_with_originals_crops_and_labels(tmp_path):
     annotations.to_csv(out / "annotations.csv", index=False)
     # Originals have crops of their own, estimated once and saved in the cache (here: saved
     # estimates are reused; the flat frames hold no face to estimate from).
-    from mesynth.video.sources import open_sources
+    from mesynth.video.layouts import open_sources
 
     estimated = {}
     for rank, source in enumerate(open_sources(tmp_path / "orig")):
@@ -557,7 +557,7 @@ DEMO_FPS, DEMO_SECONDS, DEMO_SIZE, CROP_SIZE = 200.0, 2.0, 128, 112
 def _synthesise_by_copy(demo: Path, out: Path, frozen: bool = False) -> Path:
     """A synthesis output made without networks: each video's frames through its face crop
     (``frozen``: the first of them, repeated), with crops, manifest and annotations.csv."""
-    from mesynth.video.sources import open_sources
+    from mesynth.video.layouts import open_sources
 
     scale = CROP_SIZE / (DEMO_SIZE - 16)
     crop = Crop(

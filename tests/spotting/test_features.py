@@ -21,7 +21,7 @@ from mesynth.spotting.features import (
 )
 from mesynth.spotting.roi import REFERENCE, ROI_NAMES, boxes_from_landmarks
 from mesynth.video.demo_clip import FaceWarper, demo_face
-from mesynth.video.sources import open_sources
+from mesynth.video.layouts import open_sources
 
 FPS = 30.0
 FRAMES = 36

@@ -179,7 +179,7 @@ def test_a_malformed_annotation_csv_is_one_block_without_a_pandas_traceback(orig
 
 
 def test_a_frozen_video_repeats_its_first_frame(originals):
-    from mesynth.video.sources import open_sources
+    from mesynth.video.layouts import open_sources
 
     source = open_sources(originals / "orig" / "006_1")[0]
     frozen = FrozenSource(source)
@@ -192,7 +192,7 @@ def test_a_frozen_video_repeats_its_first_frame(originals):
 
 
 def test_saved_original_crops_are_keyed_by_the_video_and_the_size(originals):
-    from mesynth.video.sources import open_sources
+    from mesynth.video.layouts import open_sources
 
     first, second = open_sources(originals / "orig")[:2]
     cache = originals / "cache"

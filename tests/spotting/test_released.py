@@ -21,7 +21,7 @@ from mesynth.spotting.experiment import released_lines
 from mesynth.spotting.folds import make_arms
 from mesynth.spotting.summary import fold_table, summary_table
 from mesynth.spotting.types import Interval
-from mesynth.video.sources import open_sources
+from mesynth.video.layouts import open_sources
 
 LENGTH = 48
 EVENTS = [Interval(10, 14, "micro"), Interval(28, 36, "macro")]  # 1-based frame numbers

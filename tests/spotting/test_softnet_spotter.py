@@ -17,7 +17,7 @@ from mesynth.spotting.spotters import build_spotter
 from mesynth.spotting.spotters.softnet import SoftNet, assign_folds, training_set
 from mesynth.spotting.types import SpottingVideo
 from mesynth.video.demo_clip import make_demo
-from mesynth.video.sources import open_sources
+from mesynth.video.layouts import open_sources
 
 from .softnet_fixtures import write_keras_weights
 

@@ -19,7 +19,7 @@ from mesynth.spotting.spotters.softnet import SoftNet
 from mesynth.spotting.types import Prediction, SpottingVideo
 from mesynth.video.demo_clip import make_demo
 from mesynth.video.distractors import read_distractors
-from mesynth.video.sources import open_sources
+from mesynth.video.layouts import open_sources
 
 FPS = 30.0
 SECONDS = 16.0

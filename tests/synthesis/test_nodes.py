@@ -20,7 +20,7 @@ from mesynth.nets.masks import NOSE, TRUNCATE_BELOW
 from mesynth.synthesis import run
 from mesynth.synthesis.networks import images_to_tensor
 from mesynth.synthesis.output import SynthesisOutput
-from mesynth.video.sources import open_sources
+from mesynth.video.layouts import open_sources
 
 from .conftest import TINY, compose_infer, make_samm, read_png, tiny_nets
 from .test_pipeline import REPO

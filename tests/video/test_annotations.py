@@ -17,7 +17,7 @@ from mesynth.video.annotations import (
     write_annotations,
     write_samm_xlsx,
 )
-from mesynth.video.sources import open_sources
+from mesynth.video.layouts import open_sources
 
 
 def _samm_sheet(path: Path) -> Path:

@@ -10,7 +10,7 @@ import pytest
 from mesynth.faces.landmarks import LandmarkDetector, eye_aspect_ratio
 from mesynth.video.annotations import COLUMNS, read_annotations
 from mesynth.video.demo_clip import FaceWarper, demo_face, envelopes, make_demo, schedule_events
-from mesynth.video.sources import open_sources
+from mesynth.video.layouts import open_sources
 
 FPS = 200
 

@@ -16,7 +16,7 @@ from mesynth.video.distractors import (
     plan_distractors,
     read_distractors,
 )
-from mesynth.video.sources import open_sources
+from mesynth.video.layouts import open_sources
 
 FPS = 30.0
 

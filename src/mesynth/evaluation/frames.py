@@ -27,7 +27,7 @@ class VideoPair:
     """One video's original and synthetic frames, read on demand, original cropped to match."""
 
     video_id: str
-    original: object  # mesynth.video.sources.VideoSource
+    original: object  # mesynth.video.decoders.VideoSource
     synthetic: object
     crop: Crop | None
     length: int
@@ -83,7 +83,7 @@ class VideoPair:
 
 def _open_sources(path: Path, layout: str) -> list:
     # Imported here so that CSV-only evaluations never need the video stack.
-    from mesynth.video.sources import open_sources
+    from mesynth.video.layouts import open_sources
 
     return open_sources(path, layout=layout)
 

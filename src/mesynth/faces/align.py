@@ -167,7 +167,7 @@ def estimate_crop(
     detector: LandmarkDetector | None = None,
     progress: bool = True,
 ) -> Crop:
-    """The crop of one video (a :class:`mesynth.video.sources.VideoSource`).
+    """The crop of one video (a :class:`mesynth.video.decoders.VideoSource`).
 
     ``fixed``: landmarks on ``num_samples`` evenly spread frames, the median of their alignment
     parameters -> one matrix, so the face does not jitter. ``tracked``: landmarks on every frame;

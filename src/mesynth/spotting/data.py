@@ -42,7 +42,7 @@ class VideoEntry:
     video_id: str  # id the ground truth uses (the original's)
     participant: str
     origin: str  # original | synthetic
-    source: object  # mesynth.video.sources.VideoSource
+    source: object  # mesynth.video.decoders.VideoSource
     crop: Crop | None  # None: the frames are already the face crop
     synthetic_set: str = ""
 
@@ -313,7 +313,7 @@ def _participant(video: str, regex: str) -> str | None:
 
 def _open_originals(cfg) -> tuple[dict[str, object], set[str] | None]:
     """The original videos by the id annotations use, of the chosen participants."""
-    from mesynth.video.sources import open_sources
+    from mesynth.video.layouts import open_sources
 
     root, regex = Path(str(cfg.original_dir)), str(cfg.participant_regex)
     if not root.exists():

@@ -294,7 +294,7 @@ class VideoFeatures:
 class FeatureJob:
     """One video to compute features of.
 
-    ``source``: a :class:`mesynth.video.sources.VideoSource`; ``crop``: the
+    ``source``: a :class:`mesynth.video.decoders.VideoSource`; ``crop``: the
     :class:`mesynth.faces.crop.Crop` that maps its frames to the aligned face (the one synthesis
     saved), or None when the frames already are the aligned face crop (synthetic frames made by
     ``infer.py``); ``fps``: overrides the source's frame rate.

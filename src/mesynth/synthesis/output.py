@@ -362,8 +362,8 @@ class SynthesisOutput:
         return finished, sorted(unfinished)
 
     def open_video(self, name: str):
-        """A :class:`mesynth.video.sources.VideoSource` over a finished video's frames."""
-        from mesynth.video.sources import open_sources
+        """A :class:`mesynth.video.decoders.VideoSource` over a finished video's frames."""
+        from mesynth.video.layouts import open_sources
 
         kind = self.readable_kind(name)
         if kind is None:

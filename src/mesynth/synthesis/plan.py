@@ -28,7 +28,8 @@ from mesynth.synthesis.references import (
     VideoInfo,
     select_references,
 )
-from mesynth.video.sources import VideoSource, open_sources
+from mesynth.video.decoders import VideoSource
+from mesynth.video.layouts import open_sources
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Expression annotations: the SAMM-LV spreadsheet, the CAS(ME)^2 code sheet and plain CSV.
 
 Every reader returns one table with (at least) the columns of :data:`COLUMNS`:
-``video`` (the id :func:`mesynth.video.sources.open_sources` gives the same video), ``subject``,
+``video`` (the id :func:`mesynth.video.layouts.open_sources` gives the same video), ``subject``,
 ``onset``/``apex``/``offset`` (frame numbers as in the frame file names; -1 when unknown),
 ``type`` (``micro``/``macro``, or the sheet's own word when it is neither), ``action_units``
 (text, e.g. ``"R12+4"``), and ``quirks`` (``;``-separated tags for values the source sheet gets

@@ -12,7 +12,7 @@ import pytest
 from mesynth.evaluation.au.base import AUInputs, FrameBackend, cache_is_valid, mark_cached, pair_key
 from mesynth.evaluation.common import EvaluationInputError
 from mesynth.evaluation.frames import VideoPair
-from mesynth.video.sources import open_sources
+from mesynth.video.layouts import open_sources
 
 
 def write_frames(folder: Path, level: int, count: int = 4) -> None:
