@@ -1,4 +1,4 @@
-"""Motion features: where the motion is found, head motion removed, sampling, cache, workers."""
+"""Motion features: where the motion is found, head motion removed, sampling, errors."""
 
 from __future__ import annotations
 
@@ -11,20 +11,13 @@ import pytest
 from omegaconf import OmegaConf
 
 from mesynth.config import conf_dir
-from mesynth.spotting import features as features_module
-from mesynth.spotting.features import (
-    FeatureJob,
-    FeatureSettings,
-    VideoFeatures,
-    compute_many,
-    warp_to_crop,
-)
+from mesynth.spotting.feature_cache import compute_many
+from mesynth.spotting.features import FeatureJob, FeatureSettings, VideoFeatures, warp_to_crop
 from mesynth.spotting.roi import REFERENCE, ROI_NAMES, boxes_from_landmarks
-from mesynth.video.demo_clip import FaceWarper, demo_face
+from mesynth.video.demo_clip import demo_face
 from mesynth.video.layouts import open_sources
 
-FPS = 30.0
-FRAMES = 36
+from .feature_clips import FPS, FRAMES, feature_jobs, make_clips, write_clip
 
 
 @pytest.fixture(scope="module")
@@ -32,45 +25,16 @@ def face():
     return demo_face(128)
 
 
-def _envelope(rise: tuple[int, int], fall: tuple[int, int]) -> np.ndarray:
-    """0 -> 1 over ``rise`` frames, 1 until ``fall`` starts, back to 0 by its end."""
-    frames = np.arange(FRAMES)
-    curve = np.interp(frames, [rise[0], rise[1], fall[0], fall[1]], [0, 1, 1, 0])
-    curve[(frames < rise[0]) | (frames > fall[1])] = 0
-    return curve
-
-
-def _write_clip(folder: Path, frames: list[np.ndarray]) -> None:
-    folder.mkdir(parents=True)
-    for number, frame in enumerate(frames, start=1):
-        assert cv2.imwrite(str(folder / f"{folder.name}_{number:04d}.png"), frame)
-
-
 @pytest.fixture(scope="module")
 def clips(face, tmp_path_factory) -> Path:
-    """Three 36-frame clips of the demo face: AU4 brow lowering, AU12 smile, head sway only."""
-    image, landmarks = face
-    warper = FaceWarper(image, landmarks)
-    root = tmp_path_factory.mktemp("feature_clips")
-    envelope = _envelope((10, 16), (20, 26))
-    _write_clip(root / "brows", [warper.render({4: v}) for v in envelope])
-    _write_clip(root / "mouth", [warper.render({12: v}) for v in envelope])
-    sway = []
-    for index in range(FRAMES):
-        shift = 1.5 * np.sin(2 * np.pi * index / FRAMES)
-        matrix = np.float32([[1, 0, shift], [0, 1, 0.5 * shift]])
-        sway.append(cv2.warpAffine(image, matrix, image.shape[::-1], borderMode=cv2.BORDER_REFLECT))
-    _write_clip(root / "sway", sway)
-    return root
-
-
-def _jobs(root: Path) -> list[FeatureJob]:
-    return [FeatureJob(s.video_id, s, None, FPS) for s in open_sources(root, layout="folder")]
+    return make_clips(face, tmp_path_factory.mktemp("feature_clips"))
 
 
 @pytest.fixture(scope="module")
 def computed(clips) -> dict[str, VideoFeatures]:
-    results = compute_many(_jobs(clips), FeatureSettings(maps=True, map_size=16), progress=False)
+    results = compute_many(
+        feature_jobs(clips), FeatureSettings(maps=True, map_size=16), progress=False
+    )
     return {f.name: f for f in results}
 
 
@@ -121,7 +85,7 @@ def test_motion_is_found_in_the_moving_region_only(computed):
 
 
 def test_dis_flow_finds_the_same_motion(clips, computed):
-    jobs = [j for j in _jobs(clips) if j.name in ("brows", "sway")]
+    jobs = [j for j in feature_jobs(clips) if j.name in ("brows", "sway")]
     results = compute_many(jobs, FeatureSettings(flow_method="dis"), progress=False)
     brows, sway = results
     brow_motion = _region(brows, ["brow_left", "brow_right"])
@@ -163,14 +127,14 @@ def test_maps_and_vectors_have_their_documented_shapes(computed):
 def test_high_frame_rates_are_sampled_and_rows_interpolated(clips, computed):
     settings = FeatureSettings(k=4, k_macro=8, max_fps=15)
     (features,) = compute_many(
-        [j for j in _jobs(clips) if j.name == "brows"], settings, progress=False
+        [j for j in feature_jobs(clips) if j.name == "brows"], settings, progress=False
     )
     assert (features.k, features.k_macro, features.stride) == (4, 8, 2)
     assert len(features) == FRAMES
     middle = features.motion[1:-1:2]
     np.testing.assert_allclose(middle, (features.motion[:-2:2] + features.motion[2::2]) / 2, 1e-5)
     every_frame = compute_many(
-        [j for j in _jobs(clips) if j.name == "brows"],
+        [j for j in feature_jobs(clips) if j.name == "brows"],
         dataclasses.replace(settings, max_fps=None),
         progress=False,
     )[0]
@@ -179,53 +143,6 @@ def test_high_frame_rates_are_sampled_and_rows_interpolated(clips, computed):
         abs(int(np.argmax(features.motion[:, brow])) - int(np.argmax(every_frame.motion[:, brow])))
         <= 2
     )
-
-
-def test_cache_reuses_results_and_notices_changed_frames(clips, tmp_path, monkeypatch):
-    root = tmp_path / "clips"
-    for name in ("brows", "sway"):
-        _write_clip(root / name, [cv2.imread(str(p)) for p in sorted((clips / name).iterdir())])
-    settings = FeatureSettings()
-    cache = tmp_path / "cache"
-    first = compute_many(_jobs(root), settings, cache, progress=False)
-    assert len(list(cache.glob("*.npz"))) == 2
-
-    computed_names = []
-    original = features_module.compute_features
-
-    def counting(job, *args, **kwargs):
-        computed_names.append(job.name)
-        return original(job, *args, **kwargs)
-
-    monkeypatch.setattr(features_module, "compute_features", counting)
-    again = compute_many(_jobs(root), settings, cache, progress=False)
-    assert computed_names == []
-    for before, after in zip(first, again, strict=True):
-        np.testing.assert_array_equal(before.motion, after.motion)
-        np.testing.assert_array_equal(before.vectors, after.vectors)
-        assert before.name == after.name and before.k == after.k
-
-    # A rewritten frame changes the source's identity: only that video is computed again.
-    frame = root / "sway" / "sway_0005.png"
-    cv2.imwrite(str(frame), np.full((128, 128), 128, np.uint8))
-    compute_many(_jobs(root), settings, cache, progress=False)
-    assert computed_names == ["sway"]
-    # Other settings are other cache files.
-    compute_many(_jobs(root), dataclasses.replace(settings, k=4), cache, progress=False)
-    assert computed_names == ["sway", "brows", "sway"]
-    assert len(list(cache.glob("*.npz"))) == 5
-
-
-@pytest.mark.slow
-def test_worker_processes_give_the_same_features(clips, computed):
-    pooled = compute_many(
-        _jobs(clips), FeatureSettings(maps=True, map_size=16), workers=2, progress=False
-    )
-    for features in pooled:
-        reference = computed[features.name]
-        np.testing.assert_allclose(features.motion, reference.motion, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(features.vectors, reference.vectors, rtol=1e-5, atol=1e-6)
-        np.testing.assert_array_equal(features.maps, reference.maps)
 
 
 def test_save_and_load_round_trip(computed, tmp_path):
@@ -249,7 +166,7 @@ def test_bad_inputs_are_clear_errors(clips, tmp_path):
             progress=False,
         )
     single = tmp_path / "single"
-    _write_clip(single, [cv2.imread(str(sorted((clips / "brows").iterdir())[0]))])
+    write_clip(single, [cv2.imread(str(sorted((clips / "brows").iterdir())[0]))])
     (one,) = open_sources(single, layout="folder")
     with pytest.raises(ValueError, match="1 frame.*at least two samples"):
         compute_many([FeatureJob("single", one, None, FPS)], FeatureSettings(), progress=False)
@@ -258,7 +175,7 @@ def test_bad_inputs_are_clear_errors(clips, tmp_path):
 def test_frames_without_a_face_use_the_aligned_crop_template(tmp_path, caplog):
     rng = np.random.default_rng(0)
     blank = tmp_path / "noface"
-    _write_clip(blank, [rng.integers(0, 255, (96, 96), dtype=np.uint8) for _ in range(12)])
+    write_clip(blank, [rng.integers(0, 255, (96, 96), dtype=np.uint8) for _ in range(12)])
     (source,) = open_sources(blank, layout="folder")
     (features,) = compute_many(
         [FeatureJob("noface", source, None, FPS)], FeatureSettings(), progress=False

@@ -10,7 +10,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from mesynth.config import conf_dir
-from mesynth.spotting.features import FeatureJob, FeatureSettings, compute_many
+from mesynth.spotting.feature_cache import compute_many
+from mesynth.spotting.features import FeatureJob, FeatureSettings
 from mesynth.spotting.scoring import distractor_hits, read_ground_truth, score_predictions
 from mesynth.spotting.spotters import build_spotter
 from mesynth.spotting.spotters.flow_peaks import FlowPeaks

@@ -131,7 +131,8 @@ def _feature_jobs(inputs: SpottingInputs, sets: dict[str, list[VideoEntry]]):
 def _features(inputs: SpottingInputs, cfg: DictConfig, entries, jobs, maps, spotter) -> list:
     """mesynth's motion features of the jobs, or the spotter's own (``video_features``)."""
     from mesynth.config import resolve_num_workers
-    from mesynth.spotting.features import FeatureSettings, compute_many
+    from mesynth.spotting.feature_cache import compute_many
+    from mesynth.spotting.features import FeatureSettings
 
     spotting = cfg.spotting
     run = (

@@ -1,4 +1,4 @@
-"""Motion features for spotting, computed once per video and cached.
+"""Motion features for spotting: optical flow, region statistics and maps of one video.
 
 For every frame, optical flow between the frames ``k/2`` before and ``k/2`` after it (a pair
 ``k`` frames apart, centred on the frame) on the aligned face crop, greyscale, ``size`` pixels:
@@ -27,10 +27,9 @@ Rows follow the source's frames: row ``t`` is frame ``frame_numbers[t]`` (the nu
 file name). The first and last ``k/2`` rows, which have no centred pair, repeat the nearest
 row that has one (their flow vectors are zero instead: no motion is known there).
 
-:func:`compute_many` computes many videos in worker processes with a progress bar, and keeps a
-cache file per video keyed by the settings and the source (path, frame count, file sizes and
-modification times, crop), so re-runs and sweeps over spotter settings cost nothing; the
-processes and the cache are :mod:`mesynth.spotting.video_pool`'s.
+:func:`compute_features` computes one video in this process, without a cache;
+:func:`mesynth.spotting.feature_cache.compute_many` computes many, cached and in worker
+processes.
 """
 
 from __future__ import annotations
@@ -47,11 +46,9 @@ import cv2
 import numpy as np
 
 from mesynth.atomic import write_atomically
-from mesynth.caching import digest, same_key, source_identity
 from mesynth.config import choice_problem
 from mesynth.imaging import FarnebackParams, farneback, to_grey
 from mesynth.spotting.roi import REFERENCE, Rois, find_rois
-from mesynth.spotting.video_pool import compute_cached
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +306,7 @@ class FeatureJob:
 # ----------------------------------------------------------------------------- one video
 
 
-def _frame_rate(job: FeatureJob, settings: FeatureSettings) -> float:
+def frame_rate(job: FeatureJob, settings: FeatureSettings) -> float:
     fps = job.fps or getattr(job.source, "fps", None) or settings.fps
     if not fps:
         raise ValueError(
@@ -600,7 +597,7 @@ def compute_features(
     """Features of one video (no cache); ``on_frames(n)`` is told of every ``n`` frames done."""
     source = job.source
     length = len(source)
-    fps = _frame_rate(job, settings)
+    fps = frame_rate(job, settings)
     k, k_macro, stride = settings.resolve(fps)
     samples = list(range(0, length, stride))
     if len(samples) < 2:
@@ -641,70 +638,3 @@ def compute_features(
         size=settings.size,
         **arrays,
     )
-
-
-# ----------------------------------------------------------------------------- cache and workers
-
-
-def cache_key(job: FeatureJob, settings: FeatureSettings) -> dict:
-    fps = _frame_rate(job, settings)
-    k, k_macro, stride = settings.resolve(fps)
-    crop = job.crop.to_dict() if job.crop is not None else None
-    return {
-        "version": FEATURES_VERSION,
-        "settings": settings.cache_dict(),
-        "fps": fps,
-        "resolved": [k, k_macro, stride],
-        "source": source_identity(job.source),
-        "crop": digest(crop),
-    }
-
-
-_detector = None  # one landmark detector per process (loading it takes about a second)
-
-
-@dataclass(frozen=True)
-class RegionFeatures:
-    """The region features of :func:`compute_features` as a cached per-video computation
-    (:mod:`mesynth.spotting.video_pool`)."""
-
-    settings: FeatureSettings
-
-    def key(self, job: FeatureJob) -> dict:
-        return cache_key(job, self.settings)
-
-    def frames(self, job: FeatureJob) -> int:
-        return len(job.source)
-
-    def compute(self, job: FeatureJob, on_frames: Callable[[int], None]) -> VideoFeatures:
-        global _detector
-        if _detector is None:
-            from mesynth.faces.landmarks import LandmarkDetector
-
-            _detector = LandmarkDetector()
-        return compute_features(job, self.settings, _detector, on_frames)
-
-    def save(self, result: VideoFeatures, path: Path, key: Mapping) -> None:
-        result.save(path, key)
-
-    def load(self, path: Path, key: Mapping | None) -> VideoFeatures | None:
-        maps = self.settings.maps
-        if key is not None:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
-                has_maps = "maps" in data.files
-            if not same_key(meta.get("key"), key) or (maps and not has_maps):
-                return None
-        return VideoFeatures.load(path, maps=maps)
-
-
-def compute_many(
-    jobs: Sequence[FeatureJob],
-    settings: FeatureSettings,
-    cache_dir: str | Path | None = None,
-    workers: int = 1,
-    progress: bool = True,
-) -> list[VideoFeatures]:
-    """Features of every job, in job order: cached ones read, the others computed by
-    ``workers`` processes (1: in this process), with a progress bar in frames/s and ETA."""
-    return compute_cached(jobs, RegionFeatures(settings), cache_dir, workers, progress)
