@@ -100,10 +100,12 @@ def test_flow_peaks_keeps_to_the_expressions_among_distractors(clips, videos):
     score = score_predictions(predictions, truth)
     hits = distractor_hits(predictions, truth, distractors)
     assert hits["blink"]["n"] >= 20 and hits["head_turn"]["n"] >= 6
-    # Measured: F1 0.951 (29 of 30 expressions), 3 of 27 blinks and 0 of 6 head turns marked;
-    # the same clips without distractors: 0.984. Before (all regions, rotation kept): 0.685,
-    # 15 of 27 blinks and 2 of 6 turns.
-    assert score.counts["overall"].f1 >= 0.9, score.table()
+    # Measured: F1 0.983 (29 of 30 expressions, no false positive), 0 of 27 blinks and 0 of 6
+    # head turns marked; the same schedules without distractors: 1.000. The one miss is the
+    # weakest micro smile of 900_1, whose score stays just below the curve's mean (the long
+    # macro plateaus raise it). Before (all regions, rotation kept): 0.685, 15 of 27 blinks and
+    # 2 of 6 turns.
+    assert score.counts["overall"].f1 >= 0.98 and score.counts["overall"].precision == 1.0
     assert hits["blink"]["share"] <= 0.15 and hits["head_turn"]["share"] <= 0.2, hits
     # The old way of looking (eyes included, rotation kept) fires on the blinks.
     eyes, _ = _leave_one_out(
@@ -151,6 +153,19 @@ def test_peak_intervals_follow_the_moilanen_threshold():
     assert [peak for _, _, peak in found] == [15, 70]
     # Half-height extents of the two Hann windows: 5 and 10 rows wide around their peaks.
     assert found[0][:2] == (13, 17) and found[1][:2] == (65, 75)
+
+
+def test_a_shoulder_of_higher_peaks_is_no_interval_of_its_own():
+    """A lower bump between two plateaus whose curve never falls to the bump's own level before
+    it reaches them: no motion of its own, so no third interval spanning both plateaus."""
+    curve = np.zeros(120)
+    curve[10:40] = curve[80:110] = 1.0
+    curve[40:80] = 0.18  # below the plateaus' level (0.2), above the bump's (0.16)
+    curve[50:71] = 0.18 + np.hanning(21) * (0.8 - 0.18)  # the bump: 0.8 at row 60
+    found = peak_intervals(curve, 0.1, 0.2, 5)
+    assert [(start, end) for start, end, _ in found] == [(10, 39), (80, 109)]
+    # Alone, the same bump is a motion of its own.
+    assert [peak for _, _, peak in peak_intervals(curve[45:76], 0.1, 0.2, 5)] == [15]
 
 
 def test_no_spotter_reads_flow_maps():

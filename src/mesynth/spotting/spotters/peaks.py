@@ -100,6 +100,10 @@ def peak_intervals(
         below = np.flatnonzero(curve < level)
         start = int(below[below < peak].max() + 1) if np.any(below < peak) else 0
         end = int(below[below > peak].min() - 1) if np.any(below > peak) else len(curve) - 1
+        # The curve does not fall below this peak's level before it reaches a higher one: a
+        # shoulder of that motion, not one of its own (else one interval spans both).
+        if any(start <= other_end and other_start <= end for other_start, other_end, _ in taken):
+            continue
         taken.append((start, end, int(peak)))
     return taken
 
