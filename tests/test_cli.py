@@ -80,17 +80,3 @@ def test_a_config_hydra_cannot_compose_is_a_user_error_too(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "Could not override 'no_such_setting'" in result.stderr
-
-
-def test_errors_raised_by_mesynth_are_told_from_bugs() -> None:
-    from mesynth.console import is_user_error
-    from mesynth.video.decoders import FrameError
-
-    assert is_user_error(FrameError("frame x.jpg is unreadable"))
-    assert is_user_error(FileNotFoundError("x"))
-    import numpy as np
-
-    with pytest.raises(ValueError) as bug:
-        np.zeros(2).reshape(3)
-    # Raised inside numpy, not on purpose by mesynth: a bug, which keeps its traceback.
-    assert not is_user_error(bug.value)
