@@ -10,6 +10,7 @@ from mesynth.faces.align import (
     alignment_params,
     estimate_crop,
     fit_similarity,
+    frames_without,
     params_to_matrix,
     sample_indices,
 )
@@ -122,3 +123,12 @@ def test_frames_without_a_face(tmp_path, detector, face_image):
 
     with pytest.raises(ValueError, match="crop mode='wobbly' is not one of"):
         estimate_crop(gappy, "wobbly", SIZE)
+
+
+def test_frames_without_a_face_on_a_long_video() -> None:
+    # 20,000 frames (100 s at 200 fps) with faces in all but every 7th: linear, and exact.
+    length = 20_000
+    found = [i for i in range(length) if i % 7]
+    missing = frames_without(found, length)
+    assert missing == list(range(0, length, 7))
+    assert frames_without([], 3) == [0, 1, 2] and frames_without([0, 1, 2], 3) == []

@@ -4,8 +4,14 @@ import pickle
 
 import cv2
 import numpy as np
+import pytest
 
-from mesynth.faces.landmarks import LandmarkDetector, eye_aspect_ratio, predictor_path
+from mesynth.faces.landmarks import (
+    LandmarkDetector,
+    choose_face,
+    eye_aspect_ratio,
+    predictor_path,
+)
 
 
 def test_the_shipped_model_is_found():
@@ -59,3 +65,11 @@ def test_the_detector_pickles_by_configuration(detector: LandmarkDetector, face_
     clone = pickle.loads(pickle.dumps(detector))
     assert clone.model_path == detector.model_path
     np.testing.assert_allclose(clone.detect(face_image), detector.detect(face_image))
+
+
+def test_the_face_rule_is_a_setting() -> None:
+    boxes = [(np.array([0.0, 0, 100, 100]), 0.5), (np.array([200.0, 0, 250, 50]), 2.0)]
+    assert choose_face(boxes, "largest")[0] == 0
+    assert choose_face(boxes, "confident")[0] == 200
+    with pytest.raises(ValueError, match="faces.choose='first'"):
+        LandmarkDetector(choose="first")

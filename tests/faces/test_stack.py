@@ -6,10 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mesynth.faces.align import frames_without
 from mesynth.faces.descriptors import face_descriptor
-from mesynth.faces.landmarks import LandmarkDetector, LazyDetector, choose_face
-from mesynth.faces.sampling import sample_indices
+from mesynth.faces.landmarks import LandmarkDetector, LazyDetector
 from mesynth.faces.tracking import LandmarkTracker
 
 
@@ -44,26 +42,3 @@ def test_every_part_of_the_stack_follows_the_largest_face(two_faces, face_image)
     # The lazy detector (loaded on first use) answers exactly as the detector does.
     lazy = LazyDetector(choose="largest")
     np.testing.assert_array_equal(lazy.detect(canvas), detector.detect(canvas))
-
-
-def test_the_face_rule_is_a_setting() -> None:
-    boxes = [(np.array([0.0, 0, 100, 100]), 0.5), (np.array([200.0, 0, 250, 50]), 2.0)]
-    assert choose_face(boxes, "largest")[0] == 0
-    assert choose_face(boxes, "confident")[0] == 200
-    with pytest.raises(ValueError, match="faces.choose='first'"):
-        LandmarkDetector(choose="first")
-
-
-def test_frames_without_a_face_on_a_long_video() -> None:
-    # 20,000 frames (100 s at 200 fps) with faces in all but every 7th: linear, and exact.
-    length = 20_000
-    found = [i for i in range(length) if i % 7]
-    missing = frames_without(found, length)
-    assert missing == list(range(0, length, 7))
-    assert frames_without([], 3) == [0, 1, 2] and frames_without([0, 1, 2], 3) == []
-
-
-def test_sample_indices_spread_over_the_video() -> None:
-    assert sample_indices(100, 5) == [0, 25, 50, 74, 99]
-    assert sample_indices(3, 16) == [0, 1, 2]
-    assert sample_indices(0, 4) == [] and sample_indices(10, 0) == []
