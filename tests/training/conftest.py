@@ -12,6 +12,8 @@ from omegaconf import DictConfig
 from PIL import Image, ImageDraw
 from skimage import data as skdata
 
+from mesynth.training import run
+
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 FACE_BOX = (135, 25, 315, 205)  # the astronaut's face in skimage.data.astronaut()
 EYES = ((195, 105), (255, 105))
@@ -70,3 +72,17 @@ def tiny_overrides(data_root: Path, output_dir: Path, *extra: str) -> list[str]:
 def compose_train(overrides: Sequence[str]) -> DictConfig:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
+
+
+RUN_SETTINGS = ("schedule.save_every=2", "schedule.sample_every=4", "model.loss.ds_iter=4")
+
+
+@pytest.fixture(scope="session")
+def trained_run(face_folder, tmp_path_factory):
+    """Four uninterrupted iterations with checkpoints after 2 and 4 (shared by the output,
+    resume and fine-tuning tests)."""
+    output_dir = tmp_path_factory.mktemp("trained")
+    cfg = compose_train(
+        tiny_overrides(face_folder, output_dir, "schedule.total_iters=4", *RUN_SETTINGS)
+    )
+    return run(cfg)

@@ -1,5 +1,5 @@
 """A two-process CPU DDP training run that records, on every rank, the latent codes and the
-batches each iteration used (run by tests/training/test_train.py as
+batches each iteration used (run by tests/training/test_runner.py as
 ``python -m tests.training.ddp_record DATA_ROOT OUTPUT_DIR [override ...]``; Lightning starts
 the second process with the same command)."""
 

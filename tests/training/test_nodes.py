@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.synthesis.test_nodes import start_nodes, wait_all
-from tests.training.test_train import assert_identical
+from tests.training.test_runner import assert_identical
 
 
 @pytest.mark.slow

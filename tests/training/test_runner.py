@@ -20,10 +20,9 @@ from mesynth.checkpoint import CheckpointError, export_official, load_nets
 from mesynth.config import to_plain
 from mesynth.nets import LandmarkNetwork
 from mesynth.training import run
-from mesynth.training.loggers import WandbLogger
 from mesynth.training.module import StarGANModule
 from mesynth.training.runner import build_module
-from tests.training.conftest import compose_train, make_face_folder, tiny_overrides
+from tests.training.conftest import RUN_SETTINGS, compose_train, make_face_folder, tiny_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,20 +31,6 @@ def read_metrics(output_dir: Path) -> list[dict[str, str]]:
     (path,) = output_dir.glob("csv/version_*/metrics.csv")
     with path.open() as handle:
         return list(csv.DictReader(handle))
-
-
-RUN_SETTINGS = ("schedule.save_every=2", "schedule.sample_every=4", "model.loss.ds_iter=4")
-
-
-@pytest.fixture(scope="session")
-def trained_run(face_folder, tmp_path_factory):
-    """Four uninterrupted iterations with checkpoints after 2 and 4 (shared by the output,
-    resume and fine-tuning tests)."""
-    output_dir = tmp_path_factory.mktemp("trained")
-    cfg = compose_train(
-        tiny_overrides(face_folder, output_dir, "schedule.total_iters=4", *RUN_SETTINGS)
-    )
-    return run(cfg)
 
 
 def assert_identical(first, second, where: str = "") -> None:
@@ -284,95 +269,3 @@ def test_two_process_cpu_ddp_ranks_draw_their_own_latents_and_batches(face_folde
     assert state["mesynth"]["world_size"] == 2
     assert state["mesynth"]["iteration"] == 2
     assert state["global_step"] == 8
-
-
-def test_wandb_logger_does_not_pass_the_setting_wandb_warns_about(tmp_path, monkeypatch):
-    """W&B warns "the anonymous setting has no effect" whenever wandb.init gets anonymous."""
-    import wandb
-
-    received = {}
-
-    def fake_init(**kwargs):
-        received.update(kwargs)
-        raise RuntimeError("stop here")
-
-    monkeypatch.setattr(wandb, "init", fake_init)
-    cfg = compose_train([f"paths.output_dir={tmp_path}"])
-    logger = hydra.utils.instantiate(cfg.logger)
-    assert isinstance(logger, WandbLogger)
-    with pytest.raises(RuntimeError, match="stop here"):
-        _ = logger.experiment
-    assert received["project"] == "mesynth" and received["dir"] == str(tmp_path)
-    assert "anonymous" not in received
-    received.clear()  # asked for explicitly, it is still passed on
-    with pytest.raises(RuntimeError, match="stop here"):
-        _ = WandbLogger(anonymous=True, save_dir=str(tmp_path), offline=True).experiment
-    assert received["anonymous"] == "allow"
-
-
-def finetune_overrides(data: Path, output_dir: Path, checkpoint: Path, *extra: str) -> list[str]:
-    return tiny_overrides(data, output_dir, f"finetune.checkpoint={checkpoint}", *extra)
-
-
-def test_finetune_adds_a_domain_freezes_the_encoder_and_trains(trained_run, tmp_path, caplog):
-    data = make_face_folder(tmp_path / "faces3", domains=("glasses", "plain", "sunglasses"))
-    start = trained_run.output_dir / "checkpoints" / "last.ckpt"
-    saved = torch.load(start, weights_only=True)["state_dict"]
-    overrides = finetune_overrides(
-        data,
-        tmp_path / "run",
-        start,
-        "finetune.new_domains={sunglasses: glasses}",
-        "finetune.freeze=[generator.encode]",
-        "schedule.total_iters=1",
-    )
-    cfg = compose_train(overrides)
-    module = build_module(cfg, ["glasses", "plain", "sunglasses"])
-    # The new domain's heads are copies of the glasses heads, the others continue as they were.
-    for prefix in ("nets", "nets_ema"):
-        for net in ("mapping_network", "style_encoder"):
-            heads = getattr(module, prefix)[net].unshared
-            for target, source in ((0, 0), (1, 1), (2, 0)):
-                for key, value in heads[target].state_dict().items():
-                    assert torch.equal(value, saved[f"{prefix}.{net}.unshared.{source}.{key}"])
-    last = module.nets["discriminator"].main[-1]
-    last_key = f"nets.discriminator.main.{len(module.nets['discriminator'].main) - 1}"
-    assert torch.equal(last.weight, saved[f"{last_key}.weight"][[0, 1, 0]])
-    assert torch.equal(last.bias, saved[f"{last_key}.bias"][[0, 1, 0]])
-    assert not any(p.requires_grad for p in module.nets["generator"].encode.parameters())
-
-    result = run(cfg)
-    trained = result.module
-    assert trained.iteration == 1 and trained.domains == ["glasses", "plain", "sunglasses"]
-    for key, value in trained.nets["generator"].encode.state_dict().items():
-        assert torch.equal(value, saved[f"nets.generator.encode.{key}"]), key
-    decoder_start = saved["nets.generator.decode.0.conv1.weight"]
-    assert not torch.equal(trained.nets["generator"].decode[0].conv1.weight, decoder_start)
-    export = load_nets(result.output_dir / "checkpoints" / "000001_nets_ema.ckpt")
-    assert export.config.num_domains == 3
-
-    # Without saying where 'sunglasses' comes from, the run stops with a clear message.
-    cfg = compose_train(finetune_overrides(data, tmp_path / "bad", start))
-    with pytest.raises(CheckpointError, match=r"data domain\(s\) \['sunglasses'\] have no"):
-        build_module(cfg, ["glasses", "plain", "sunglasses"])
-
-    # An official-layout file (EMA only, unnamed domains) also works once the names are given.
-    official = trained_run.output_dir / "checkpoints" / "000004_nets_ema.ckpt"
-    cfg = compose_train(finetune_overrides(data, tmp_path / "official", official))
-    with pytest.raises(CheckpointError, match="the checkpoint has 2 domains, the data has 3"):
-        build_module(cfg, ["glasses", "plain", "sunglasses"])
-    cfg = compose_train(
-        finetune_overrides(
-            data,
-            tmp_path / "official",
-            official,
-            "finetune.checkpoint_domains=[glasses,plain]",
-            "finetune.new_domains={sunglasses: plain}",
-        )
-    )
-    with caplog.at_level(logging.WARNING):
-        module = build_module(cfg, ["glasses", "plain", "sunglasses"])
-    assert "discriminator starts from He initialisation" in caplog.text
-    ema = trained_run.module.nets_ema["style_encoder"].unshared
-    for key, value in module.nets["style_encoder"].unshared[2].state_dict().items():
-        assert torch.equal(value, ema[1].state_dict()[key])
