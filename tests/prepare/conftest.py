@@ -3,6 +3,7 @@ and photos each filter must leave out; a tiny fake CelebA folder."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import cv2
@@ -10,8 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mesynth.__main__ import main
 from mesynth.media import builtin_image
 from mesynth.prepare.example import Pose, background, posed_photo, with_glasses, write_photo
+from mesynth.prepare.run import PrepareSettings, prepare
 
 CANVAS = 256
 BASE = Pose(scale=0.75)
@@ -158,3 +161,43 @@ def glasses_prepared(celeba_folder, tmp_path_factory) -> Path:
         main(["prepare-data", *arguments, "--size", "64", "--workers", "1", "--no-progress"]) == 0
     )
     return out
+
+
+SIZE = 128
+
+
+def settings(source: Path, out: Path, **changes) -> PrepareSettings:
+    values = dict(source=source, out=out, size=SIZE, workers=1, progress=False)
+    values.update(changes)
+    return PrepareSettings(**values)
+
+
+def tree_state(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file under ``root`` with its content hash and modification time."""
+    return {
+        path.relative_to(root).as_posix(): (
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+            path.stat().st_mtime_ns,
+        )
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="session")
+def prepared(photo_tree, tmp_path_factory) -> Path:
+    """The photo tree prepared once, by two worker processes."""
+    out = tmp_path_factory.mktemp("prepared") / "out"
+    before = tree_state(photo_tree)
+    prepare(settings(photo_tree, out, workers=2, val=0.25))
+    assert tree_state(photo_tree) == before, "the source was modified"
+    return out
+
+
+def _error_of(arguments: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main(["prepare-data", *arguments, "--no-progress"])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("mesynth: error:") == 1 and "Traceback" not in error
+    return error
