@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mesynth.faces.crop import Crop
-from tests.evaluation.helpers import evaluation_config, write_synthesis_output
+from tests.evaluation.helpers import evaluation_config, make_csv_dataset, write_synthesis_output
 
 DEMO_SECONDS, DEMO_FPS, DEMO_SIZE, CROP_SIZE = 8.0, 50.0, 256, 192
 
@@ -113,3 +113,12 @@ def frozen_run(
         evaluation_config(landmark_overrides(demo_dir, demo_frozen, output, shared_au_cache))
     )
     return output, summary
+
+
+VIDEOS = {"006_1": 0.8, "006_2": 0.6, "011_1": 0.3, "020_1": 0.9, "020_2": 0.7}
+
+
+@pytest.fixture(scope="module")
+def csv_dataset(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("csvs")
+    return root, make_csv_dataset(root, VIDEOS)

@@ -97,6 +97,24 @@ def textured_image(size: int = 128, seed: int = 0) -> np.ndarray:
     return (smooth * 255).astype(np.uint8)
 
 
+def write_frame_pair(
+    root: Path, original: list[np.ndarray], synthetic: list[np.ndarray], first: int = 1
+):
+    """A :class:`VideoPair` "v" of PNG frame folders numbered from ``first``, no crop."""
+    from mesynth.evaluation.frames import VideoPair
+    from mesynth.video.layouts import open_sources
+
+    for side, frames in (("original", original), ("synthetic", synthetic)):
+        folder = root / side / "v"
+        folder.mkdir(parents=True, exist_ok=True)
+        for number, frame in enumerate(frames, start=first):
+            cv2.imwrite(str(folder / f"{number:04d}.png"), frame)
+    sources = [
+        open_sources(root / side / "v", layout="folder")[0] for side in ("original", "synthetic")
+    ]
+    return VideoPair("v", *sources, None, len(synthetic))
+
+
 def write_synthesis_output(
     root: Path,
     video_id: str,
@@ -144,5 +162,6 @@ __all__ = [
     "make_csv_dataset",
     "textured_image",
     "write_au_csv",
+    "write_frame_pair",
     "write_synthesis_output",
 ]

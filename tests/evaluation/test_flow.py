@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from mesynth.evaluation.flow import flow_agreement, flow_to_rgb, warp, warping_error
-from mesynth.evaluation.temporal import sample_starts
 from mesynth.imaging import farneback
 from tests.evaluation.helpers import textured_image
 
@@ -103,11 +102,3 @@ def test_warping_with_the_true_flow_explains_the_motion():
     assert warping_error(first, second, true_flow) < 0.2 * warping_error(
         first, second, np.zeros_like(true_flow)
     )
-
-
-def test_temporal_pairs_are_spread_over_the_video():
-    np.testing.assert_array_equal(sample_starts(5, 10), [0, 1, 2, 3])
-    starts = sample_starts(1001, 5)
-    assert len(starts) == 5 and starts[0] == 0 and starts[-1] == 999  # the last pair is (999, 1000)
-    assert np.all(np.abs(np.diff(starts) - 249.75) <= 1)
-    assert len(sample_starts(1, 5)) == 0
