@@ -176,3 +176,11 @@ def test_user_facing_errors_exit_2_without_traceback(
     assert err.startswith("Traceback") and "InvalidFileError" in err
     assert err.strip().splitlines()[-1].startswith(f"mesynth download: afhq: {target.name}")
     assert server.state.requests == []
+
+
+def test_python_m_mesynth_download_is_the_same_command(tmp_path: Path) -> None:
+    config_path = write_config(tmp_path, "http://127.0.0.1:9")
+    command = [sys.executable, "-m", "mesynth.download", "celeba", "--config", str(config_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2  # the usage error dl.main gives, as the exit status
+    assert "available: celeba-hq, afhq, wing" in result.stderr
