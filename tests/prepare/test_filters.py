@@ -1,4 +1,4 @@
-"""The pure parts of prepare-data: perceptual hash, duplicate index, sharpness, splits."""
+"""The filters of prepare-data: perceptual hash, duplicate index, sharpness, the face picked."""
 
 from __future__ import annotations
 

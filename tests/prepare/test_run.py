@@ -1,5 +1,5 @@
-"""`mesynth prepare-data` on photos made from scikit-image's astronaut: what is kept and why the
-rest is left out, alignment shared with synthesis, splits, resume, refusals and bad input."""
+"""prepare() on photos made from scikit-image's astronaut: what is kept and why the rest is left
+out, alignment shared with synthesis, resume after a kill, and the folder fine-tuning reads."""
 
 from __future__ import annotations
 

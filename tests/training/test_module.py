@@ -1,4 +1,5 @@
-"""EMA, the lambda_ds schedule, He initialisation and the per-iteration update schedule."""
+"""The LightningModule: He initialisation, the per-iteration update schedule, mixed precision
+and the latent codes' random streams."""
 
 from __future__ import annotations
 

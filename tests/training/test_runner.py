@@ -1,5 +1,5 @@
 """`python train.py` end to end on tiny data: outputs, exact resume, the configs and their
-overrides, fast_dev_run with the high-pass path, two-process CPU DDP and fine-tuning."""
+overrides, fast_dev_run with the high-pass path and two-process CPU DDP."""
 
 from __future__ import annotations
 
