@@ -1,4 +1,5 @@
-"""The package layers: imports point down only, no module import cycle, short functions.
+"""The package layers: imports point down only, no module import cycle, short functions, and
+tests/ mirroring src/mesynth/ (each module's tests in tests/<pkg>/test_<mod>.py).
 
 The import graph is read from the source with `ast`, so imports inside functions count as much
 as those at the top of a module.
