@@ -12,8 +12,8 @@ from mesynth.cli import evaluate as run
 from mesynth.evaluation.common import EvaluationInputError
 from mesynth.spotting.data import load_inputs
 from tests.evaluation.helpers import evaluation_config
-from tests.spotting.test_experiment import _synthesis_output, _write_video
-from tests.spotting.test_inputs import HEADER, _config, _labels
+from tests.spotting.helpers import _synthesis_output, _write_video
+from tests.spotting.test_data import HEADER, _config, _labels
 
 # A setting as messages name it: `spotting.allow_missing=true`, `participant_regex`, ...
 SETTING = re.compile(r"\b((?:spotting|spotter)(?:\.\w+)+|[a-z]+_[a-z_]+)(?==|\b)")

@@ -1,514 +1,27 @@
-"""The leave-one-subject-out experiment: folds, conditions, leakage, tables, bootstrap, inputs.
-
-The fold logic is tested on SpottingVideo lists with small stand-in feature objects and
-stand-in spotters whose answers are known; the run through Hydra on generated clips is at the
-end of the file.
-"""
+"""The whole leave-one-subject-out experiment: the report and tables assembled from an outcome
+of stand-in spotters and of flow_peaks (scored MEGC predictions, F1 against p per condition,
+published results, the training-free caveat and the frozen control), and runs through Hydra on
+generated clips (no held-out video reaches training, wandb, the documented command line,
+SOFTNet in every fold). The folds, summary and inputs on their own: test_folds.py,
+test_summary.py, test_data.py."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
 from mesynth.cli import evaluate as run
-from mesynth.evaluation.common import EvaluationInputError
 from mesynth.faces.crop import Crop
-from mesynth.spotting.data import (
-    _crop_path,
-    load_inputs,
-    read_spotting_ground_truth,
-    synthetic_sets,
-)
 from mesynth.spotting.experiment import assemble, predictions_name
-from mesynth.spotting.folds import (
-    Arm,
-    Fold,
-    make_arms,
-    make_folds,
-    run_folds,
-    training_videos,
-)
-from mesynth.spotting.scoring import Counts
-from mesynth.spotting.summary import f1_of, fold_table, summary_table
-from mesynth.spotting.types import Interval, Prediction, SpottingVideo
-
-# ----------------------------------------------------------------------------- stand-ins
-
-
-@dataclass
-class Features:
-    """Stand-in for VideoFeatures: a motion trace and the frame numbers it belongs to."""
-
-    frame_numbers: np.ndarray
-    motion: np.ndarray
-    fps: float = 50.0
-
-
-def video(
-    video_id: str,
-    events: list[Interval],
-    origin: str = "original",
-    name: str = "",
-    length: int = 200,
-    participant: str | None = None,
-) -> SpottingVideo:
-    """A video whose motion is 1 inside its events and 0 elsewhere (frame numbers from 1)."""
-    motion = np.zeros(length)
-    for event in events:
-        motion[event.onset - 1 : event.offset] = 1.0
-    return SpottingVideo(
-        video_id=video_id,
-        participant=participant or video_id.split("_")[0],
-        fps=50.0,
-        features=Features(np.arange(1, length + 1), motion),
-        events=list(events),
-        name=name or video_id,
-        origin=origin,
-    )
-
-
-class MotionSpotter:
-    """Intervals where motion exceeds a threshold learnt as half the training maximum."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-        self.threshold: float | None = None
-
-    def fit(self, videos):
-        self.threshold = 0.5 * max(float(v.features.motion.max()) for v in videos)
-
-    def frame_scores(self, video):
-        return video.features.motion
-
-    def predict(self, video):
-        above = np.flatnonzero(video.features.motion > self.threshold)
-        if self.threshold <= 0 or not len(above):
-            return []
-        runs = np.split(above, np.flatnonzero(np.diff(above) > 1) + 1)
-        numbers = video.features.frame_numbers
-        found = []
-        for segment in runs:
-            onset, offset = int(numbers[segment[0]]), int(numbers[segment[-1]])
-            kind = "micro" if offset - onset + 1 <= 25 else "macro"
-            found.append(Prediction(video.name, onset, offset, kind, 1.0))
-        return found
-
-
-@dataclass
-class Spy:
-    """Records what every spotter was fitted on and asked to predict."""
-
-    fits: list[dict] = field(default_factory=list)
-    predictions: list[tuple[int, str, str]] = field(default_factory=list)
-
-    def make(self, seed: int):
-        spy = self
-
-        class SpySpotter(MotionSpotter):
-            def fit(self, videos):
-                spy.fits.append(
-                    {
-                        "seed": seed,
-                        "videos": [(v.name, v.participant, v.origin) for v in videos],
-                    }
-                )
-                super().fit(videos)
-
-            def predict(self, video):
-                spy.predictions.append((seed, video.name, video.origin))
-                return super().predict(video)
-
-        return SpySpotter(seed)
-
-
-def dataset() -> tuple[list[SpottingVideo], dict[str, list[SpottingVideo]]]:
-    """Three participants, two videos each; one synthetic set mirroring every original."""
-    events = {
-        "006_1": [Interval(20, 35, "micro"), Interval(100, 160, "macro")],
-        "006_2": [Interval(50, 60, "micro")],
-        "011_1": [Interval(30, 90, "macro")],
-        "011_2": [],
-        "020_1": [Interval(10, 20, "micro"), Interval(120, 140, "micro")],
-        "020_2": [Interval(150, 190, "macro")],
-    }
-    originals = [video(v, e) for v, e in events.items()]
-    synthetic = [video(v, e, "synthetic", f"{v}_syn") for v, e in events.items()]
-    return originals, {"fixed": synthetic}
-
-
-# ----------------------------------------------------------------------------- folds and arms
-
-
-def test_folds_follow_participants_in_natural_order():
-    assert make_folds(["s15", "020", "006", "s2", "006"]) == [
-        Fold(0, "006"), Fold(1, "020"), Fold(2, "s2"), Fold(3, "s15"),
-    ]  # fmt: skip
-
-
-def test_arms_are_named_after_the_set_only_when_there_are_several():
-    one = make_arms(["original", "original+synthetic", "synthetic", "preservation"], ["synth"])
-    assert [a.label for a in one] == [
-        "original", "original+synthetic", "synthetic", "preservation",
-    ]  # fmt: skip
-    two = make_arms(["original", "synthetic"], ["fixed", "random"])
-    assert [(a.label, a.synthetic_set) for a in two] == [
-        ("original", ""), ("synthetic[fixed]", "fixed"), ("synthetic[random]", "random"),
-    ]  # fmt: skip
-    assert predictions_name("original+synthetic[fixed]") == (
-        "spotting_predictions_original+synthetic_fixed"
-    )
-    with pytest.raises(ValueError, match="choose among"):
-        make_arms(["original", "augmented"], ["x"])
-    with pytest.raises(ValueError, match="set synthetic_dir"):
-        make_arms(["original", "synthetic"], [])
-
-
-def test_training_videos_never_hold_the_held_out_participant():
-    originals, synthetic = dataset()
-    fold = Fold(1, "011")
-    chosen = {
-        arm.condition: training_videos(arm, fold, originals, synthetic)
-        for arm in make_arms(["original", "original+synthetic", "synthetic"], ["fixed"])
-    }
-    assert [v.name for v in chosen["original"]] == ["006_1", "006_2", "020_1", "020_2"]
-    assert [v.name for v in chosen["synthetic"]] == [
-        "006_1_syn", "006_2_syn", "020_1_syn", "020_2_syn",
-    ]  # fmt: skip
-    assert [v.name for v in chosen["original+synthetic"]] == (
-        [v.name for v in chosen["original"]] + [v.name for v in chosen["synthetic"]]
-    )
-    lonely = {"fixed": [v for v in synthetic["fixed"] if v.participant == "011"]}
-    with pytest.raises(ValueError, match="no training video"):
-        training_videos(Arm("synthetic", "fixed", "synthetic"), fold, originals, lonely)
-
-
-def test_held_out_synthetic_videos_never_reach_training():
-    originals, synthetic = dataset()
-    spy = Spy()
-    outcome = run_folds(originals, synthetic, spy.make, seed=7, progress=False)
-    assert len(outcome.folds) == 3
-    # 3 folds x 3 fitted arms (preservation reuses the original spotter).
-    assert len(spy.fits) == 9
-    for fold, fits in zip(
-        outcome.folds, (spy.fits[0:3], spy.fits[3:6], spy.fits[6:9]), strict=True
-    ):
-        for fit in fits:
-            assert fit["seed"] == 7 + fold.index  # same seed for every condition of a fold
-            participants = {participant for _, participant, _ in fit["videos"]}
-            assert fold.held_out not in participants
-            assert participants == {"006", "011", "020"} - {fold.held_out}
-        original, mixed, synthetic_only = ({o for *_, o in fit["videos"]} for fit in fits)
-        assert (original, mixed, synthetic_only) == (
-            {"original"}, {"original", "synthetic"}, {"synthetic"},
-        )  # fmt: skip
-    # Tests: the held-out participant's originals, and (preservation) its synthetic videos.
-    synthetic_tests = [
-        (seed, name) for seed, name, origin in spy.predictions if origin == "synthetic"
-    ]
-    assert synthetic_tests == [
-        (7, "006_1_syn"), (7, "006_2_syn"), (8, "011_1_syn"), (8, "011_2_syn"),
-        (9, "020_1_syn"), (9, "020_2_syn"),
-    ]  # fmt: skip
-
-
-def test_fold_counts_with_a_spotter_that_finds_everything():
-    originals, synthetic = dataset()
-    outcome = run_folds(originals, synthetic, MotionSpotter, progress=False)
-    table = fold_table(outcome.counts)
-    original = table[(table["label"] == "original") & (table["type"] == "overall")]
-    assert original["held_out"].tolist() == ["006", "011", "020"]
-    assert original["n_gt"].tolist() == [3, 1, 3]
-    assert original["n_tp"].tolist() == [3, 1, 3]
-    assert original["n_pred"].tolist() == [3, 1, 3]
-    assert (original["f1"] == 1.0).all()
-    micro = table[(table["label"] == "original") & (table["type"] == "micro")]
-    assert micro["n_gt"].tolist() == [2, 0, 2]
-    # Predictions keep the video ids of what was tested: originals, then synthetic names.
-    assert {p.video for p in outcome.predictions["original"]} == {
-        "006_1",
-        "006_2",
-        "011_1",
-        "020_1",
-        "020_2",
-    }
-    assert {p.video for p in outcome.predictions["preservation"]} == {
-        "006_1_syn", "006_2_syn", "011_1_syn", "020_1_syn", "020_2_syn",
-    }  # fmt: skip
-    preservation = table[(table["label"] == "preservation") & (table["type"] == "overall")]
-    assert preservation["test_side"].tolist() == ["synthetic", "original"] * 3
-    assert list(table.columns) == [
-        "fold", "held_out", "condition", "synthetic_set", "label", "test_side", "type",
-        "n_pred", "n_tp", "n_gt", "precision", "recall", "f1",
-    ]  # fmt: skip
-
-
-def test_synthetic_videos_that_lost_the_motion_show_in_preservation_and_training():
-    originals, synthetic = dataset()
-    frozen = [video(v.video_id, v.events, "synthetic", v.name) for v in synthetic["fixed"]]
-    for v in frozen:
-        v.features.motion[:] = 0.0  # no motion survived
-    outcome = run_folds(originals, {"frozen": frozen}, MotionSpotter, progress=False)
-    folds = fold_table(outcome.counts)
-    summary = summary_table(folds, outcome.arms, n_resamples=200, seed=3)
-    overall = summary[summary["type"] == "overall"].set_index("label")
-    assert overall.loc["original", "f1"] == 1.0
-    assert overall.loc["original+synthetic", "f1"] == 1.0  # the originals still teach it
-    # Trained on motionless videos the threshold is 0: nothing is predicted.
-    assert overall.loc["synthetic", "n_pred"] == 0 and overall.loc["synthetic", "f1"] == 0.0
-    assert overall.loc["synthetic", "f1_diff"] == -1.0
-    assert overall.loc["preservation", "f1"] == 0.0
-    assert overall.loc["preservation", "f1_reference"] == 1.0
-    assert overall.loc["preservation", "reference"] == "same spotter on the originals"
-
-
-# ----------------------------------------------------------------------------- summary
-
-
-def _folds(rows: list[tuple[int, str, str, str, int, int, int]]) -> pd.DataFrame:
-    counts = pd.DataFrame(
-        [
-            {
-                "fold": fold,
-                "held_out": held,
-                "condition": label.split("[")[0],
-                "synthetic_set": "",
-                "label": label,
-                "test_side": side,
-                "video": f"{held}_1",
-                "type": "micro",
-                "n_pred": n_pred,
-                "n_tp": n_tp,
-                "n_gt": n_gt,
-            }  # fmt: skip
-            for fold, held, label, side, n_pred, n_tp, n_gt in rows
-        ]
-    )
-    return fold_table(counts)
-
-
-def test_summary_pools_counts_and_bootstraps_over_subjects():
-    rows = [
-        (0, "a", "original", "original", 4, 2, 4),
-        (1, "b", "original", "original", 2, 0, 2),
-        (2, "c", "original", "original", 4, 4, 4),
-        (0, "a", "synthetic", "original", 4, 3, 4),
-        (1, "b", "synthetic", "original", 2, 1, 2),
-        (2, "c", "synthetic", "original", 4, 4, 4),
-    ]
-    folds = _folds(rows)
-    arms = [Arm("original", "", "original"), Arm("synthetic", "x", "synthetic")]
-    summary = summary_table(folds, arms, n_resamples=2000, seed=11)
-    micro = summary[summary["type"] == "micro"].set_index("label")
-    assert micro.loc["original", ["n_pred", "n_tp", "n_gt"]].tolist() == [10, 6, 10]
-    assert micro.loc["original", "f1"] == pytest.approx(0.6)  # pooled, not mean of 0.5, 0, 1
-    assert micro.loc["synthetic", "f1"] == pytest.approx(0.8)
-    assert micro.loc["synthetic", "f1_diff"] == pytest.approx(0.2)
-    assert micro.loc["original", "f1_diff"] == 0.0
-    assert (micro.loc["original", "f1_diff_low"], micro.loc["original", "f1_diff_high"]) == (0, 0)
-
-    # The interval by hand: the same draws, the same percentiles.
-    rng = np.random.default_rng(11)
-    picks = rng.integers(0, 3, size=(2000, 3))
-    original = np.array([[4, 2, 4], [2, 0, 2], [4, 4, 4]])
-    synthetic = np.array([[4, 3, 4], [2, 1, 2], [4, 4, 4]])
-    boot = f1_of(synthetic[picks].sum(axis=1))
-    diff = boot - f1_of(original[picks].sum(axis=1))
-    assert micro.loc["synthetic", "f1_low"] == pytest.approx(np.quantile(boot, 0.025))
-    assert micro.loc["synthetic", "f1_high"] == pytest.approx(np.quantile(boot, 0.975))
-    assert micro.loc["synthetic", "f1_diff_low"] == pytest.approx(np.quantile(diff, 0.025))
-    assert micro.loc["synthetic", "f1_diff_high"] == pytest.approx(np.quantile(diff, 0.975))
-    # Every resample improves or keeps F1 here (subject by subject, synthetic >= original).
-    assert micro.loc["synthetic", "f1_diff_low"] >= 0.0
-    assert micro.loc["synthetic", "f1_low"] <= 0.8 <= micro.loc["synthetic", "f1_high"]
-    # Seeded: the same table again.
-    again = summary_table(folds, arms, n_resamples=2000, seed=11)
-    pd.testing.assert_frame_equal(summary, again)
-
-
-def test_f1_of_follows_the_zero_convention():
-    sums = np.array([[0, 0, 5], [4, 2, 0], [4, 2, 8], [0, 0, 0]])
-    expected = [Counts(*row).f1 for row in sums.tolist()]
-    assert f1_of(sums).tolist() == pytest.approx(expected)
-    assert expected == [0.0, 0.0, pytest.approx(1 / 3), 0.0]
-
-
-# ----------------------------------------------------------------------------- inputs
-
-
-def test_synthetic_dir_as_one_path_a_list_or_named_entries(tmp_path):
-    assert synthetic_sets(str(tmp_path / "out_fixed")) == [("out_fixed", tmp_path / "out_fixed")]
-    listed = OmegaConf.create(
-        {"s": [str(tmp_path / "a"), {"name": "rnd", "path": str(tmp_path / "b")}]}
-    ).s
-    assert synthetic_sets(listed) == [("a", tmp_path / "a"), ("rnd", tmp_path / "b")]
-    assert synthetic_sets(None) == []
-    with pytest.raises(EvaluationInputError, match="more than once"):
-        synthetic_sets([str(tmp_path / "x" / "out"), str(tmp_path / "y" / "out")])
-    with pytest.raises(EvaluationInputError, match="no 'path'"):
-        synthetic_sets([{"name": "a"}])
-
-
-def _write_video(folder: Path, video_id: str, frames: int, size: int = 48, offset: int = 1):
-    folder.mkdir(parents=True, exist_ok=True)
-    names = []
-    for index in range(frames):
-        name = f"{video_id}_{index + offset:05d}"
-        image = np.full((size, size), 40 + 5 * index, np.uint8)
-        cv2.imwrite(str(folder / f"{name}.jpg"), image)
-        names.append(name)
-    return names
-
-
-def manifest_record(source_video: str, frames: int, status: str = "done") -> dict:
-    """One video's record in an infer.py manifest."""
-    return {
-        "source_video": source_video, "participant": source_video.split("_")[0],
-        "source": f"originals/{source_video}", "reference": "reference.png", "domain": 0,
-        "strategy": "fixed", "frames": frames, "source_frames": frames, "status": status,
-    }  # fmt: skip
-
-
-def _synthesis_output(root: Path, made: dict[str, tuple[str, int]], untrained=False, crop_size=32):
-    """An infer.py-like output: <name>/ PNG frames, crops/<name>.json, manifest.json."""
-    videos = {}
-    for name, (source_video, frames) in made.items():
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for index in range(frames):
-            frame = np.full((crop_size, crop_size, 3), index, np.uint8)
-            cv2.imwrite(str(root / name / f"{source_video}_{index + 1:05d}.png"), frame)
-        Crop("fixed", crop_size, (48, 48), matrix=[[0.5, 0, 4], [0, 0.5, 4]]).save(
-            root / "crops" / f"{name}.json"
-        )
-        videos[name] = manifest_record(source_video, frames)
-    (root / "manifest.json").write_text(json.dumps({"untrained": untrained, "videos": videos}))
-    return root
-
-
-def _config(tmp_path: Path, **overrides):
-    base = {
-        "original_dir": str(tmp_path / "orig"),
-        "original_layout": "auto",
-        "synthetic_dir": None,
-        "annotations": None,
-        "annotations_format": "auto",
-        "participant_regex": "^([^_]+)",
-        "output_dir": str(tmp_path / "out"),
-        "spotting": {
-            "participants": None,
-            "original_crop": "auto",
-            "crop_size": 32,
-            "cache_dir": str(tmp_path / "cache"),
-        },
-    }
-    base.update(overrides)
-    return OmegaConf.create(base)
-
-
-def test_inputs_pair_synthetic_videos_with_originals_crops_and_labels(tmp_path):
-    for video_id in ("006_1", "006_2", "011_1"):
-        _write_video(tmp_path / "orig" / video_id, video_id, 6)
-    out = _synthesis_output(
-        tmp_path / "synth", {"006_1_a": ("006_1", 6), "011_1_a": ("011_1", 6)}, untrained=True
-    )
-    annotations = pd.DataFrame(
-        {
-            "video": ["006_1_a", "011_1_a"], "subject": ["006", "011"], "onset": [2, 1],
-            "apex": [3, 2], "offset": [4, 5], "type": ["micro", "macro"], "action_units": ["", ""],
-            "source_video": ["006_1", "011_1"],
-        }
-    )  # fmt: skip
-    annotations.to_csv(out / "annotations.csv", index=False)
-    # Originals have crops of their own, estimated once and saved in the cache (here: saved
-    # estimates are reused; the flat frames hold no face to estimate from).
-    from mesynth.video.layouts import open_sources
-
-    estimated = {}
-    for rank, source in enumerate(open_sources(tmp_path / "orig")):
-        crop = Crop("fixed", 32, (48, 48), matrix=[[0.6, 0, rank], [0, 0.6, 2]])
-        crop.save(_crop_path(tmp_path / "cache", source, 32))
-        estimated[source.video_id] = crop
-
-    inputs = load_inputs(_config(tmp_path, synthetic_dir=str(out)))
-    assert [e.name for e in inputs.originals] == ["006_1", "006_2", "011_1"]
-    assert [e.participant for e in inputs.originals] == ["006", "006", "011"]
-    # Not synthesis' crop: the baseline must not depend on the synthetic set given.
-    assert [e.crop.matrix for e in inputs.originals] == [
-        estimated[v].matrix for v in ("006_1", "006_2", "011_1")
-    ]
-    synthetic = inputs.synthetic["synth"]
-    assert [(e.name, e.video_id, e.participant, e.crop) for e in synthetic] == [
-        ("006_1_a", "006_1", "006", None), ("011_1_a", "011_1", "011", None),
-    ]  # fmt: skip
-    # No annotations= given: the synthesis output's labels, taken back to the original ids.
-    assert inputs.ground_truth == {
-        "006_1": [Interval(2, 4, "micro")], "011_1": [Interval(1, 5, "macro")],
-    }  # fmt: skip
-    assert inputs.untrained == {"synth": True}
-
-    only = load_inputs(
-        _config(tmp_path, synthetic_dir=str(out), spotting={
-            "participants": ["006", "011"], "original_crop": "none", "crop_size": 32,
-        })
-    )  # fmt: skip
-    assert all(e.crop is None for e in only.originals)
-    with pytest.raises(EvaluationInputError, match="at least 2 participants"):
-        load_inputs(
-            _config(tmp_path, synthetic_dir=str(out), spotting={
-                "participants": ["006"], "original_crop": "auto", "crop_size": 32,
-            })
-        )  # fmt: skip
-    with pytest.raises(EvaluationInputError, match=r"names \['999'\]"):
-        load_inputs(
-            _config(tmp_path, synthetic_dir=str(out), spotting={
-                "participants": ["999"], "original_crop": "auto", "crop_size": 32,
-            })
-        )  # fmt: skip
-
-
-def test_inputs_refuse_shortened_synthetic_videos_and_missing_ground_truth(tmp_path):
-    for video_id in ("006_1", "011_1"):
-        _write_video(tmp_path / "orig" / video_id, video_id, 6)
-    labels = tmp_path / "labels.csv"
-    labels.write_text(
-        "video,subject,onset,apex,offset,type,action_units\n006_1,006,2,3,4,micro,12\n"
-    )
-    short = _synthesis_output(tmp_path / "short", {"006_1": ("006_1", 4)})
-    with pytest.raises(EvaluationInputError, match="4 frames but its original 006_1"):
-        load_inputs(_config(tmp_path, synthetic_dir=str(short), annotations=str(labels)))
-    whole = _synthesis_output(tmp_path / "whole", {"006_1": ("006_1", 6)})
-    with pytest.raises(EvaluationInputError, match="set annotations=FILE"):
-        load_inputs(_config(tmp_path, synthetic_dir=str(whole)))
-    with pytest.raises(EvaluationInputError, match="not found"):
-        read_spotting_ground_truth(tmp_path / "nope.csv", "auto", [])
-
-
-def test_unfinished_synthetic_videos_are_left_out_and_noted(tmp_path, caplog):
-    for video_id in ("006_1", "011_1"):
-        _write_video(tmp_path / "orig" / video_id, video_id, 6)
-    out = _synthesis_output(tmp_path / "synth", {"006_1_a": ("006_1", 6)})
-    manifest = json.loads((out / "manifest.json").read_text())
-    manifest["videos"]["011_1_a"] = manifest_record("011_1", 6, status="partial")
-    (out / "manifest.json").write_text(json.dumps(manifest))
-    labels = tmp_path / "labels.csv"
-    labels.write_text("video,subject,onset,apex,offset,type,action_units\n006_1,006,2,3,4,me,\n")
-    # 011_1's synthesis never finished, so it has no saved crop; its flat frames hold no face.
-    with pytest.raises(EvaluationInputError, match="spotting.original_crop=none"):
-        load_inputs(_config(tmp_path, synthetic_dir=str(out), annotations=str(labels)))
-    uncropped = {"participants": None, "original_crop": "none", "crop_size": 32}
-    with caplog.at_level("WARNING"):
-        inputs = load_inputs(
-            _config(tmp_path, synthetic_dir=str(out), annotations=str(labels), spotting=uncropped)
-        )
-    assert [e.name for e in inputs.synthetic["synth"]] == ["006_1_a"]
-    assert "1 synthetic video(s) are unfinished and left out (e.g. 011_1_a)" in caplog.text
-    assert inputs.notes == ["Synthetic set `synth`: 1 unfinished video(s) left out."]
+from mesynth.spotting.folds import P_STEPS, run_folds
+from mesynth.spotting.types import Prediction
+from tests.spotting.flow_videos import _cfg
+from tests.spotting.helpers import MotionSpotter, dataset, manifest_record
 
 
 def test_report_and_tables_from_an_outcome(tmp_path):
@@ -547,6 +60,48 @@ def test_report_and_tables_from_an_outcome(tmp_path):
     for path in results.figures.values():
         assert path.is_file() and path.stat().st_size > 1000
     assert set(outcome.curves["006_1"]["scores"]) == {"original", "original+synthetic", "synthetic"}
+
+
+def test_tables_hold_scores_and_f1_against_p_for_every_condition(
+    tmp_path, captured, outcome_inputs
+):
+    outcome, inputs = outcome_inputs
+    results = assemble(_cfg(tmp_path), inputs, outcome)
+    for label in ("original", "synthetic", "preservation", "frozen"):
+        predictions = results.tables[f"spotting_predictions_{label}"]
+        assert list(predictions.columns) == ["vid", "pred_onset", "pred_offset", "type", "score"]
+    scored = results.tables["spotting_predictions_original"]["score"]
+    assert len(scored) > 0 and scored.notna().all() and (scored > 0).all()
+
+    by_p = results.tables["spotting_f1_by_p"]
+    assert P_STEPS == tuple(round(0.05 * i, 2) for i in range(20))
+    for label in ("original", "synthetic", "preservation", "frozen"):
+        for kind in ("micro", "macro", "overall"):
+            rows = by_p[(by_p["label"] == label) & (by_p["type"] == kind)]
+            assert rows["p"].tolist() == list(P_STEPS)
+    original = by_p[(by_p["label"] == "original") & (by_p["type"] == "overall")]
+    assert original["f1"].max() >= 0.8 and original["n_gt"].eq(6).all()
+    assert (by_p[by_p["label"] == "frozen"]["n_pred"] == 0).all()  # learnt nothing, at any p
+    # Same numbers in summary.json: one F1 per p step.
+    assert results.summary["f1_by_p"]["original"]["overall"] == original["f1"].tolist()
+    assert results.summary["p_steps"] == list(P_STEPS)
+    assert len(results.summary["fits"]) == 3 * 4
+
+
+def test_the_report_shows_published_results_the_caveat_and_the_control(
+    tmp_path, captured, outcome_inputs
+):
+    outcome, inputs = outcome_inputs
+    report = assemble(_cfg(tmp_path), inputs, outcome).report
+    assert "| MEGC2020 baseline (MDMD, He et al. 2020) | 0.0445 | 0.0376 |" in report
+    assert "| SOFTNet (Liong et al. 2021) | 0.1881 | 0.2022 |" in report
+    assert "IoU >= 0.5, counts pooled over all videos" in report
+    assert "is training-free" in report and "measures whether synthesis preserved" in report
+    assert "| frozen (control: frozen frames) | overall | 0 | 0 | 6 |" in report
+    assert "Calibrated per fold (`p`, `extent` in `spotting_folds.csv`" in report
+    assert "- `frozen`: " in report and "3 found no training event and predict nothing" in report
+    assert "Ground truth scored: 3 micro, 3 macro." in report
+    assert "![F1 against p](figures/spotting_f1_by_p.png)" in report
 
 
 # ----------------------------------------------------------------------------- through Hydra

@@ -13,16 +13,10 @@ from omegaconf import OmegaConf
 from mesynth.config import conf_dir
 from mesynth.spotting.feature_cache import compute_many
 from mesynth.spotting.features import FeatureJob, FeatureSettings, VideoFeatures, warp_to_crop
-from mesynth.spotting.roi import REFERENCE, ROI_NAMES, boxes_from_landmarks
-from mesynth.video.demo_clip import demo_face
+from mesynth.spotting.roi import ROI_NAMES
 from mesynth.video.layouts import open_sources
 
 from .feature_clips import FPS, FRAMES, feature_jobs, make_clips, write_clip
-
-
-@pytest.fixture(scope="module")
-def face():
-    return demo_face(128)
 
 
 @pytest.fixture(scope="module")
@@ -182,20 +176,6 @@ def test_frames_without_a_face_use_the_aligned_crop_template(tmp_path, caplog):
     )
     assert features.roi_source == "template"
     assert "no face found" in caplog.text and "noface" in caplog.text
-
-
-def test_regions_from_landmarks_are_where_the_face_parts_are(face):
-    image, landmarks = face
-    rois = boxes_from_landmarks(landmarks, 128, margin=0.15)
-    boxes = rois.boxes
-    assert set(boxes) == {*ROI_NAMES, REFERENCE}
-    centre = {name: ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for name, b in boxes.items()}
-    assert centre["brow_left"][1] < centre["eye_left"][1] < centre["nose"][1] < centre["mouth"][1]
-    assert centre["brow_left"][0] < centre["nose"][0] < centre["brow_right"][0]
-    assert centre["eye_left"][0] < centre["eye_right"][0]
-    for name in ROI_NAMES:  # every region holds its landmarks
-        x0, y0, x1, y1 = boxes[name]
-        assert 0 <= x0 < x1 <= 128 and 0 <= y0 < y1 <= 128
 
 
 def test_a_strong_reduction_is_not_aliased():

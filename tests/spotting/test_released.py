@@ -196,7 +196,7 @@ def test_the_experiment_reports_the_released_condition_beside_the_others(
 ):
     from mesynth.spotting.experiment import assemble
     from mesynth.spotting.folds import run_folds
-    from tests.spotting.test_experiment import MotionSpotter, video
+    from tests.spotting.helpers import MotionSpotter, video
 
     inputs = _inputs(tmp_path)
     originals = [video(e.video_id, EVENTS, length=LENGTH) for e in inputs.originals]

@@ -1,4 +1,6 @@
-"""Spotters on generated clips: flow_peaks finds the scheduled events (SOFTNet: test_softnet_spotter)."""
+"""Spotters built from their configs on generated clips: flow_peaks finds the scheduled events
+among distractors, SOFTNet trained on realistic clips keeps to the expressions, every setting
+is in the config files. Peaks on hand-made curves: spotters/test_peaks.py."""
 
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ from mesynth.spotting.features import FeatureJob, FeatureSettings
 from mesynth.spotting.scoring import distractor_hits, read_ground_truth, score_predictions
 from mesynth.spotting.spotters import build_spotter
 from mesynth.spotting.spotters.flow_peaks import FlowPeaks
-from mesynth.spotting.spotters.peaks import peak_intervals, threshold
 from mesynth.spotting.spotters.softnet import SoftNet
 from mesynth.spotting.types import Prediction, SpottingVideo
 from mesynth.video.demo_clip import make_demo
@@ -185,31 +186,6 @@ def test_flow_peaks_works_uncalibrated_and_checks_its_settings(videos):
         _spotter("flow_peaks", rois=["chin"]).frame_scores(videos[0])
     with pytest.raises(ValueError, match="not one of .*flow_peaks"):
         build_spotter({"name": "mdmd"})
-
-
-def test_peak_intervals_follow_the_moilanen_threshold():
-    curve = np.zeros(100)
-    curve[10:21] = np.hanning(11) * 1.0  # a peak of 1 at row 15
-    curve[60:81] = np.hanning(21) * 0.5  # a peak of 0.5 at row 70
-    assert threshold(curve, 0.5) == pytest.approx(curve.mean() + 0.5 * (1 - curve.mean()))
-    assert [peak for _, _, peak in peak_intervals(curve, 0.5, 0.5, 5)] == [15]
-    found = peak_intervals(curve, 0.3, 0.5, 5)
-    assert [peak for _, _, peak in found] == [15, 70]
-    # Half-height extents of the two Hann windows: 5 and 10 rows wide around their peaks.
-    assert found[0][:2] == (13, 17) and found[1][:2] == (65, 75)
-
-
-def test_a_shoulder_of_higher_peaks_is_no_interval_of_its_own():
-    """A lower bump between two plateaus whose curve never falls to the bump's own level before
-    it reaches them: no motion of its own, so no third interval spanning both plateaus."""
-    curve = np.zeros(120)
-    curve[10:40] = curve[80:110] = 1.0
-    curve[40:80] = 0.18  # below the plateaus' level (0.2), above the bump's (0.16)
-    curve[50:71] = 0.18 + np.hanning(21) * (0.8 - 0.18)  # the bump: 0.8 at row 60
-    found = peak_intervals(curve, 0.1, 0.2, 5)
-    assert [(start, end) for start, end, _ in found] == [(10, 39), (80, 109)]
-    # Alone, the same bump is a motion of its own.
-    assert [peak for _, _, peak in peak_intervals(curve[45:76], 0.1, 0.2, 5)] == [15]
 
 
 def test_no_spotter_reads_flow_maps():

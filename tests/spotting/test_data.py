@@ -1,6 +1,7 @@
 """What the spotting experiment refuses to read, and how it reads the rest: annotated videos
 that match no video, are missing or unreadable; CAS(ME)^2 raw video names; synthetic folders
-without a manifest; originals cropped the same way whatever synthetic sets are given."""
+without a manifest; originals cropped the same way whatever synthetic sets are given; synthetic
+videos paired with their originals, crops and labels, shortened or unfinished ones."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
@@ -20,10 +22,12 @@ from mesynth.spotting.data import (
     _crop_path,
     dataset_video_id,
     load_inputs,
+    read_spotting_ground_truth,
+    synthetic_sets,
 )
 from mesynth.spotting.types import Interval
 from mesynth.video.annotations import AnnotationError
-from tests.spotting.test_experiment import _synthesis_output, _write_video
+from tests.spotting.helpers import _synthesis_output, _write_video, inputs_config, manifest_record
 
 HEADER = "video,subject,onset,apex,offset,type,action_units\n"
 
@@ -199,3 +203,118 @@ def test_saved_original_crops_are_keyed_by_the_video_and_the_size(originals):
     assert _crop_path(cache, first, 32) != _crop_path(cache, second, 32)
     assert _crop_path(cache, first, 32) != _crop_path(cache, first, 64)
     assert _crop_path(cache, first, 32) == _crop_path(cache, first, 32)
+
+
+def test_synthetic_dir_as_one_path_a_list_or_named_entries(tmp_path):
+    assert synthetic_sets(str(tmp_path / "out_fixed")) == [("out_fixed", tmp_path / "out_fixed")]
+    listed = OmegaConf.create(
+        {"s": [str(tmp_path / "a"), {"name": "rnd", "path": str(tmp_path / "b")}]}
+    ).s
+    assert synthetic_sets(listed) == [("a", tmp_path / "a"), ("rnd", tmp_path / "b")]
+    assert synthetic_sets(None) == []
+    with pytest.raises(EvaluationInputError, match="more than once"):
+        synthetic_sets([str(tmp_path / "x" / "out"), str(tmp_path / "y" / "out")])
+    with pytest.raises(EvaluationInputError, match="no 'path'"):
+        synthetic_sets([{"name": "a"}])
+
+
+def test_inputs_pair_synthetic_videos_with_originals_crops_and_labels(tmp_path):
+    for video_id in ("006_1", "006_2", "011_1"):
+        _write_video(tmp_path / "orig" / video_id, video_id, 6)
+    out = _synthesis_output(
+        tmp_path / "synth", {"006_1_a": ("006_1", 6), "011_1_a": ("011_1", 6)}, untrained=True
+    )
+    annotations = pd.DataFrame(
+        {
+            "video": ["006_1_a", "011_1_a"], "subject": ["006", "011"], "onset": [2, 1],
+            "apex": [3, 2], "offset": [4, 5], "type": ["micro", "macro"], "action_units": ["", ""],
+            "source_video": ["006_1", "011_1"],
+        }
+    )  # fmt: skip
+    annotations.to_csv(out / "annotations.csv", index=False)
+    # Originals have crops of their own, estimated once and saved in the cache (here: saved
+    # estimates are reused; the flat frames hold no face to estimate from).
+    from mesynth.video.layouts import open_sources
+
+    estimated = {}
+    for rank, source in enumerate(open_sources(tmp_path / "orig")):
+        crop = Crop("fixed", 32, (48, 48), matrix=[[0.6, 0, rank], [0, 0.6, 2]])
+        crop.save(_crop_path(tmp_path / "cache", source, 32))
+        estimated[source.video_id] = crop
+
+    inputs = load_inputs(inputs_config(tmp_path, synthetic_dir=str(out)))
+    assert [e.name for e in inputs.originals] == ["006_1", "006_2", "011_1"]
+    assert [e.participant for e in inputs.originals] == ["006", "006", "011"]
+    # Not synthesis' crop: the baseline must not depend on the synthetic set given.
+    assert [e.crop.matrix for e in inputs.originals] == [
+        estimated[v].matrix for v in ("006_1", "006_2", "011_1")
+    ]
+    synthetic = inputs.synthetic["synth"]
+    assert [(e.name, e.video_id, e.participant, e.crop) for e in synthetic] == [
+        ("006_1_a", "006_1", "006", None), ("011_1_a", "011_1", "011", None),
+    ]  # fmt: skip
+    # No annotations= given: the synthesis output's labels, taken back to the original ids.
+    assert inputs.ground_truth == {
+        "006_1": [Interval(2, 4, "micro")], "011_1": [Interval(1, 5, "macro")],
+    }  # fmt: skip
+    assert inputs.untrained == {"synth": True}
+
+    only = load_inputs(
+        inputs_config(tmp_path, synthetic_dir=str(out), spotting={
+            "participants": ["006", "011"], "original_crop": "none", "crop_size": 32,
+        })
+    )  # fmt: skip
+    assert all(e.crop is None for e in only.originals)
+    with pytest.raises(EvaluationInputError, match="at least 2 participants"):
+        load_inputs(
+            inputs_config(tmp_path, synthetic_dir=str(out), spotting={
+                "participants": ["006"], "original_crop": "auto", "crop_size": 32,
+            })
+        )  # fmt: skip
+    with pytest.raises(EvaluationInputError, match=r"names \['999'\]"):
+        load_inputs(
+            inputs_config(tmp_path, synthetic_dir=str(out), spotting={
+                "participants": ["999"], "original_crop": "auto", "crop_size": 32,
+            })
+        )  # fmt: skip
+
+
+def test_inputs_refuse_shortened_synthetic_videos_and_missing_ground_truth(tmp_path):
+    for video_id in ("006_1", "011_1"):
+        _write_video(tmp_path / "orig" / video_id, video_id, 6)
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "video,subject,onset,apex,offset,type,action_units\n006_1,006,2,3,4,micro,12\n"
+    )
+    short = _synthesis_output(tmp_path / "short", {"006_1": ("006_1", 4)})
+    with pytest.raises(EvaluationInputError, match="4 frames but its original 006_1"):
+        load_inputs(inputs_config(tmp_path, synthetic_dir=str(short), annotations=str(labels)))
+    whole = _synthesis_output(tmp_path / "whole", {"006_1": ("006_1", 6)})
+    with pytest.raises(EvaluationInputError, match="set annotations=FILE"):
+        load_inputs(inputs_config(tmp_path, synthetic_dir=str(whole)))
+    with pytest.raises(EvaluationInputError, match="not found"):
+        read_spotting_ground_truth(tmp_path / "nope.csv", "auto", [])
+
+
+def test_unfinished_synthetic_videos_are_left_out_and_noted(tmp_path, caplog):
+    for video_id in ("006_1", "011_1"):
+        _write_video(tmp_path / "orig" / video_id, video_id, 6)
+    out = _synthesis_output(tmp_path / "synth", {"006_1_a": ("006_1", 6)})
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["videos"]["011_1_a"] = manifest_record("011_1", 6, status="partial")
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("video,subject,onset,apex,offset,type,action_units\n006_1,006,2,3,4,me,\n")
+    # 011_1's synthesis never finished, so it has no saved crop; its flat frames hold no face.
+    with pytest.raises(EvaluationInputError, match="spotting.original_crop=none"):
+        load_inputs(inputs_config(tmp_path, synthetic_dir=str(out), annotations=str(labels)))
+    uncropped = {"participants": None, "original_crop": "none", "crop_size": 32}
+    with caplog.at_level("WARNING"):
+        inputs = load_inputs(
+            inputs_config(
+                tmp_path, synthetic_dir=str(out), annotations=str(labels), spotting=uncropped
+            )
+        )
+    assert [e.name for e in inputs.synthetic["synth"]] == ["006_1_a"]
+    assert "1 synthetic video(s) are unfinished and left out (e.g. 011_1_a)" in caplog.text
+    assert inputs.notes == ["Synthetic set `synth`: 1 unfinished video(s) left out."]

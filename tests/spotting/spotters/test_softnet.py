@@ -18,8 +18,7 @@ from mesynth.spotting.spotters.softnet import SoftNet, assign_folds, training_se
 from mesynth.spotting.types import SpottingVideo
 from mesynth.video.demo_clip import make_demo
 from mesynth.video.layouts import open_sources
-
-from .softnet_fixtures import write_keras_weights
+from tests.spotting.softnet_fixtures import write_keras_weights
 
 FPS = 30.0
 K = {"micro": 3, "macro": 9}
