@@ -270,20 +270,11 @@ def test_registering_spotting_with_the_evaluation_loads_no_spotting_machinery():
 
 TESTS = Path(__file__).resolve().parent
 
-# The spotting tests are package-level files still being changed; they are split by module next.
-SPOTTING_NOT_SPLIT = (
-    "analysis", "data", "figures", "folds", "outputs", "roi", "spotters.flow_peaks",
-    "spotters.peaks", "spotters.softnet", "summary", "types", "video_pool",
-)  # fmt: skip
 # Modules without a test file at their mirror path (module -> why); keep it small.
 NO_MIRROR: dict[str, str] = {
     "__main__": "the `mesynth COMMAND` front door: each command is tested where it lives "
     "(tests/download/test_cli.py, tests/prepare/test_cli.py, tests/spotting/test_scoring.py)",
     "download.__main__": "`python -m mesynth.download` shim; tests/download/test_cli.py runs it",
-    **{
-        f"spotting.{name}": "tested in tests/spotting/ (package-level files), not yet split"
-        for name in SPOTTING_NOT_SPLIT
-    },
 }
 
 
