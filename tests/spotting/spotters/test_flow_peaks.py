@@ -1,11 +1,27 @@
 """flow_peaks cannot find expressions in noise: its absolute motion floor, what its calibration
-records, and the grid-edge warning."""
+records, and the grid-edge warning; on realistic generated clips it finds the scheduled events,
+keeps to the expressions among distractors, predicts without looking at labels and checks its
+settings."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mesynth.spotting.feature_cache import compute_many
+from mesynth.spotting.features import FeatureJob, FeatureSettings
+from mesynth.spotting.scoring import distractor_hits, read_ground_truth, score_predictions
+from mesynth.spotting.spotters import build_spotter
 from mesynth.spotting.spotters.flow_peaks import FlowPeaks, FlowPeaksSettings, displacement_pixels
 from mesynth.spotting.spotters.peaks import PeakSettings
+from mesynth.spotting.types import Prediction, SpottingVideo
+from mesynth.video.distractors import read_distractors
+from mesynth.video.layouts import open_sources
 from tests.spotting.flow_videos import EVENTS, _settings, _video
+from tests.spotting.realistic_clips import FPS, SECONDS, _leave_one_out, _spotter, make_clips
 
 
 def test_a_video_without_motion_yields_no_intervals():
@@ -49,3 +65,91 @@ def test_a_spotter_calibrated_on_motionless_videos_learns_nothing(caplog):
     assert spotter.fitted()["learnt_nothing"] is True
     assert "has learnt nothing and predicts nothing" in caplog.text
     assert spotter.predict(_video("a_1", EVENTS["a_1"])) == []
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    return make_clips(tmp_path_factory.mktemp("spotting_clips"))
+
+
+@pytest.fixture(scope="module")
+def videos(clips) -> list[SpottingVideo]:
+    sources = open_sources(clips / "frames")
+    assert all(source.fps is None or source.fps == 200.0 for source in sources)  # layout's rate
+    jobs = [FeatureJob(s.video_id, s, None, FPS) for s in sources]
+    settings = FeatureSettings(maps=True, map_size=16)
+    truth = read_ground_truth(clips / "annotations.csv")
+    return [
+        SpottingVideo(job.name, job.source.participant, FPS, features, truth[job.name])
+        for job, features in zip(jobs, compute_many(jobs, settings, progress=False), strict=True)
+    ]
+
+
+def test_flow_peaks_finds_the_scheduled_events(videos):
+    truth = {v.video_id: v.events for v in videos}
+    assert {e.kind for v in videos for e in v.events} == {"micro", "macro"}
+    predictions, spotters = _leave_one_out(videos, lambda: _spotter("flow_peaks"))
+    score = score_predictions(predictions, truth)
+    assert score.counts["overall"].f1 >= 0.8, score.table()
+    assert score.counts["micro"].n_tp > 0 and score.counts["macro"].n_tp > 0, score.table()
+    for spotter in spotters:  # calibrated on the two training participants
+        assert spotter.p in spotter.settings.peaks.p_grid
+        assert spotter.extent in spotter.settings.peaks.extent_grid
+        assert spotter.training_f1 >= 0.8
+    for prediction in predictions:
+        assert isinstance(prediction, Prediction) and np.isfinite(prediction.score)
+        assert 1 <= prediction.onset <= prediction.offset <= SECONDS * FPS  # file numbers
+        seconds = (prediction.offset - prediction.onset + 1) / FPS
+        assert (prediction.kind == "micro") == (seconds <= 0.5)
+
+
+def test_flow_peaks_keeps_to_the_expressions_among_distractors(clips, videos):
+    """Blinks are not coded and the head drifts and turns: flow_peaks (eyes ignored, head
+    rotation removed, brows without the lid skin) takes few of them for expressions."""
+    truth = {v.video_id: v.events for v in videos}
+    distractors = read_distractors(clips / "distractors.csv")
+    predictions, _ = _leave_one_out(videos, lambda: _spotter("flow_peaks"))
+    score = score_predictions(predictions, truth)
+    hits = distractor_hits(predictions, truth, distractors)
+    assert hits["blink"]["n"] >= 20 and hits["head_turn"]["n"] >= 6
+    # Measured: F1 0.983 (29 of 30 expressions, no false positive), 0 of 27 blinks and 0 of 6
+    # head turns marked; the same schedules without distractors: 1.000. The one miss is the
+    # weakest micro smile of 900_1, whose score stays just below the curve's mean (the long
+    # macro plateaus raise it). Before (all regions, rotation kept): 0.685, 15 of 27 blinks and
+    # 2 of 6 turns.
+    assert score.counts["overall"].f1 >= 0.98 and score.counts["overall"].precision == 1.0
+    assert hits["blink"]["share"] <= 0.15 and hits["head_turn"]["share"] <= 0.2, hits
+    # The old way of looking (eyes included, rotation kept) fires on the blinks.
+    eyes, _ = _leave_one_out(
+        videos,
+        lambda: _spotter("flow_peaks", rois=None, upper_brows=False, head_rotation=False),
+    )
+    assert distractor_hits(eyes, truth, distractors)["blink"]["share"] >= 0.4
+
+
+def test_flow_peaks_predicts_without_looking_at_labels(videos):
+    spotter = _spotter("flow_peaks")
+    spotter.fit(videos[:2])
+    video = videos[2]
+    unlabelled = dataclasses.replace(video, events=[])
+    assert spotter.predict(unlabelled) == spotter.predict(video)
+    scores = spotter.frame_scores(video)
+    assert scores.shape == (len(video.features),)
+    inside = np.zeros(len(scores), bool)
+    numbers = video.features.frame_numbers
+    for event in video.events:
+        inside |= (numbers >= event.onset) & (numbers <= event.offset)
+    assert scores[inside].mean() > 4 * scores[~inside].mean()
+
+
+def test_flow_peaks_works_uncalibrated_and_checks_its_settings(videos):
+    spotter = _spotter("flow_peaks", **{"peaks.calibrate": False})
+    spotter.fit(videos)
+    assert (spotter.p, spotter.extent, spotter.training_f1) == (0.3, 0.3, None)
+    assert spotter.predict(videos[0])
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['window'\]"):
+        _spotter("flow_peaks", window=3)
+    with pytest.raises(ValueError, match=r"names \['chin'\], which the features do not have"):
+        _spotter("flow_peaks", rois=["chin"]).frame_scores(videos[0])
+    with pytest.raises(ValueError, match="not one of .*flow_peaks"):
+        build_spotter({"name": "mdmd"})
