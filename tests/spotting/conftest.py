@@ -11,10 +11,9 @@ import pytest
 from mesynth.spotting import figures as plots
 from mesynth.spotting.data import SpottingInputs, VideoEntry
 from mesynth.spotting.folds import frozen_set, run_folds
-from mesynth.spotting.spotters.flow_peaks import FlowPeaks, FlowPeaksSettings
-from mesynth.spotting.spotters.peaks import PeakSettings
+from mesynth.spotting.spotters.flow_peaks import FlowPeaks
 from mesynth.video.demo_clip import demo_face
-from tests.spotting.flow_videos import EVENTS, _video
+from tests.spotting.flow_videos import _settings, video_sets
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +48,8 @@ def outcome_inputs(computed):
 
 
 def _run():
-    originals = [_video(v, e, seed=i) for i, (v, e) in enumerate(EVENTS.items())]
-    copies = [
-        _video(v, e, seed=10 + i, origin="synthetic") for i, (v, e) in enumerate(EVENTS.items())
-    ]
-    frozen = [
-        _video(v, e, amplitude=0.0, seed=20 + i, origin="synthetic")
-        for i, (v, e) in enumerate(EVENTS.items())
-    ]
-    settings = FlowPeaksSettings(baseline_seconds=4.0, rois=None, peaks=PeakSettings())
+    originals, copies, frozen = video_sets()
+    settings = _settings()
     outcome = run_folds(
         originals,
         {"copy": copies, frozen_set("copy"): frozen},

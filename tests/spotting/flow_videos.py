@@ -60,6 +60,18 @@ EVENTS = {
 }
 
 
+def video_sets() -> tuple[list, list, list]:
+    """The originals, synthetic copies and a frozen control (no motion) of EVENTS' videos."""
+    items = list(EVENTS.items())
+    originals = [_video(v, e, seed=i) for i, (v, e) in enumerate(items)]
+    copies = [_video(v, e, seed=10 + i, origin="synthetic") for i, (v, e) in enumerate(items)]
+    frozen = [
+        _video(v, e, amplitude=0.0, seed=20 + i, origin="synthetic")
+        for i, (v, e) in enumerate(items)
+    ]
+    return originals, copies, frozen
+
+
 def _settings(**peaks) -> FlowPeaksSettings:
     # The made-up features hold a brow and the mouth only: use every region they have.
     return FlowPeaksSettings(baseline_seconds=4.0, rois=None, peaks=PeakSettings(**peaks))

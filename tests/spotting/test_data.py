@@ -33,25 +33,12 @@ HEADER = "video,subject,onset,apex,offset,type,action_units\n"
 
 
 def _config(tmp_path: Path, synthetic_dir: object = None, **spotting) -> OmegaConf:
-    return OmegaConf.create(
-        {
-            "original_dir": str(tmp_path / "orig"),
-            "original_layout": "auto",
-            "synthetic_dir": synthetic_dir,
-            "annotations": str(tmp_path / "labels.csv"),
-            "annotations_format": "auto",
-            "participant_regex": "^([^_]+)",
-            "output_dir": str(tmp_path / "out"),
-            "spotting": {
-                "participants": None,
-                "original_crop": "none",
-                "crop_size": 32,
-                "cache_dir": str(tmp_path / "cache"),
-                "allow_missing": False,
-                **spotting,
-            },
-        }
+    """inputs_config with annotations in tmp_path/labels.csv, originals uncropped, none missing."""
+    cfg = inputs_config(
+        tmp_path, synthetic_dir=synthetic_dir, annotations=str(tmp_path / "labels.csv")
     )
+    own = {"original_crop": "none", "allow_missing": False, **spotting}
+    return OmegaConf.merge(cfg, {"spotting": own})
 
 
 def _labels(tmp_path: Path, *videos: str) -> Path:

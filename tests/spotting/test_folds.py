@@ -18,7 +18,7 @@ from mesynth.spotting.folds import (
 )
 from mesynth.spotting.spotters.flow_peaks import FlowPeaks
 from mesynth.spotting.summary import fold_table, summary_table
-from tests.spotting.flow_videos import EVENTS, _settings, _video
+from tests.spotting.flow_videos import _settings, video_sets
 from tests.spotting.helpers import MotionSpotter, Spy, dataset, video
 
 
@@ -145,14 +145,7 @@ def test_synthetic_videos_that_lost_the_motion_show_in_preservation_and_training
 
 
 def test_folds_record_each_fits_choice_and_the_frozen_control_scores_zero():
-    originals = [_video(v, e, seed=i) for i, (v, e) in enumerate(EVENTS.items())]
-    copies = [
-        _video(v, e, seed=10 + i, origin="synthetic") for i, (v, e) in enumerate(EVENTS.items())
-    ]
-    frozen = [
-        _video(v, e, amplitude=0.0, seed=20 + i, origin="synthetic")
-        for i, (v, e) in enumerate(EVENTS.items())
-    ]
+    originals, copies, frozen = video_sets()
     synthetic = {"copy": copies, frozen_set("copy"): frozen}
     conditions = ["original", "synthetic", "preservation", "frozen"]
     assert [a.label for a in make_arms(conditions, ["copy"])] == conditions
