@@ -36,6 +36,13 @@ def test_score_curves_show_the_threshold_and_hits_and_misses_by_type(
     curve = outcome.curves["a_1"]
     assert set(curve["thresholds"]) == {"original", "synthetic", "frozen"}
     assert curve["thresholds"]["frozen"] is None  # it learnt nothing: no threshold applies
+    # flow_peaks' own threshold, from the score's median (its neutral level), not its mean.
+    fits = outcome.fits
+    p = fits[(fits["held_out"] == "a") & (fits["label"] == "original")]["p"].item()
+    scores = curve["scores"]["original"]
+    level = np.median(scores)
+    assert curve["thresholds"]["original"] == pytest.approx(level + p * (scores.max() - level))
+    assert curve["thresholds"]["original"] < scores.mean()
     video = curve["video"]
     curve["predictions"]["original"] = [
         Prediction("a_1", 100, 119, "micro", 1.0),  # hit

@@ -177,7 +177,7 @@ def f1_against_p(table: pd.DataFrame, path: Path, dpi: int = 120) -> Path:
         for label, curve in rows.groupby("label", sort=False):
             axis.plot(curve["p"], curve["f1"], marker=".", lw=1, label=label)
         axis.set_title(kind, fontsize=9)
-        axis.set_xlabel("threshold p (mean + p (max - mean))", fontsize=8)
+        axis.set_xlabel("threshold p (level + p (max - level))", fontsize=8)
         axis.set_ylim(0, max(1.0, float(table["f1"].max()) * 1.05))
     axes[0, 0].set_ylabel("F1 (pooled over subjects)")
     axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))

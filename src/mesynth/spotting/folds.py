@@ -334,11 +334,14 @@ def run_folds(
 
 
 def _threshold(spotter: Spotter, scores: np.ndarray) -> float | None:
-    """The threshold the spotter applies to ``scores`` (``mean + p (max - mean)``), if known."""
+    """The threshold the spotter applies to ``scores``, if known: its own ``score_threshold``
+    (flow_peaks: from the median or the mean), else Moilanen's ``mean + p (max - mean)``."""
     from mesynth.spotting.spotters.peaks import threshold
 
     if getattr(spotter, "learnt_nothing", False) or len(scores) == 0:
         return None
+    if hasattr(spotter, "score_threshold"):
+        return spotter.score_threshold(scores)
     p = getattr(spotter, "p", None)
     return None if p is None else threshold(scores, float(p))
 

@@ -6,7 +6,11 @@ The per-frame motion score follows each region's displacement away from its neut
    and after each frame is a smoothed velocity; its running sum over frames, divided by ``k``,
    is the cell's position (up to a constant);
 2. a running median over ``baseline_seconds`` (much longer than an expression) is the neutral
-   position, so slow drift and posture changes fall away;
+   position, so slow drift and posture changes fall away; it is taken twice, the second time
+   over a region's resting frames only (those whose first-pass displacement stays within
+   ``rest_level`` times the region's noise level), so that expressions filling most of a window
+   (two long macro-expressions with a short gap between them) do not pull it towards themselves
+   and so shrink their own displacement;
 3. a region's displacement is its largest cell distance from neutral, in units of the region's
    own 99th percentile over the video (at least ``snr`` times its noise level, so a region that
    never moves is not blown up to the size of one that does);
@@ -14,7 +18,9 @@ The per-frame motion score follows each region's displacement away from its neut
 
 An expression is a bump of this score as long as the expression, whatever its length, so the
 shared peak post-processing (:mod:`mesynth.spotting.spotters.peaks`) turns each into one interval
-and types it by length. The threshold is relative to each video's curve, so an absolute floor
+and types it by length; its threshold is ``median + p * (max - median)`` (``peaks.threshold_base``),
+since a long video's score is neutral most of the time and long macro plateaus lift the mean
+above weak micro-expressions. The threshold is relative to each video's curve, so an absolute floor
 keeps flow noise from becoming expressions: an interval whose largest displacement stays below
 ``motion_floor`` pixels (of the working crop) is dropped, and a video that never moves more
 yields none. ``fit`` only calibrates ``p`` and ``extent`` on the training videos (nothing is
@@ -37,6 +43,7 @@ from mesynth.spotting.spotters.peaks import (
     curve_predictions,
     moving_average,
     suppress_overlaps,
+    threshold,
 )
 from mesynth.spotting.types import Prediction, SpottingVideo
 
@@ -51,6 +58,7 @@ class FlowPeaksSettings:
     """``conf/spotter/flow_peaks.yaml``."""
 
     baseline_seconds: float = 6.0
+    rest_level: float | None = 4.0  # resting frames for the neutral estimate; None: one pass
     smooth: float = 0.5
     snr: float = 5.0
     noise_floor: float = 0.01  # pixels of the working crop
@@ -66,6 +74,8 @@ class FlowPeaksSettings:
         problems = []
         if self.baseline_seconds <= 0:
             problems.append(f"baseline_seconds={self.baseline_seconds} must be > 0")
+        if self.rest_level is not None and self.rest_level < 1:
+            problems.append(f"rest_level={self.rest_level} must be >= 1 (or null for one pass)")
         if self.smooth < 0:
             problems.append(f"smooth={self.smooth} must be >= 0")
         if self.snr < 0 or self.noise_floor <= 0:
@@ -86,17 +96,29 @@ class FlowPeaksSettings:
         return cls(**values)
 
 
-def _running_median(values: np.ndarray, window: int, step: int) -> np.ndarray:
+def _running_median(
+    values: np.ndarray, window: int, step: int, resting: np.ndarray | None = None
+) -> np.ndarray:
     """Running median along axis 0 over ``window`` rows, computed on every ``step``-th row and
-    interpolated in between (the features are sampled that sparsely anyway)."""
-    from scipy.ndimage import median_filter
+    interpolated in between (the features are sampled that sparsely anyway).
+
+    ``resting`` ((T, R) bool, for (T, R, ...) ``values``) leaves the other rows of each region
+    out: the median is over the window's resting rows, and where a window holds none it is
+    interpolated from the nearest windows that do. Beyond both ends the first and last rows are
+    repeated to fill the window."""
+    import pandas as pd
 
     rows = np.arange(0, len(values), step)
-    sampled = values[rows]
+    sampled = values[rows].reshape(len(rows), -1).astype(np.float64)
+    if resting is not None:
+        per_region = sampled.shape[1] // resting.shape[1]
+        sampled[~np.repeat(resting[rows], per_region, axis=1)] = np.nan
     size = max(1, int(round(window / step))) | 1
-    if size >= len(sampled):
-        return np.broadcast_to(np.median(sampled, axis=0), values.shape)
-    median = median_filter(sampled, size=(size,) + (1,) * (values.ndim - 1), mode="nearest")
+    half = size // 2
+    padded = pd.DataFrame(np.pad(sampled, ((half, half), (0, 0)), mode="edge"))
+    median = padded.rolling(size, center=True, min_periods=1).median().iloc[half : half + len(rows)]
+    median = median.interpolate(limit_direction="both").to_numpy()
+    median = median.reshape((len(rows),) + values.shape[1:])
     if step == 1:
         return median
     position = np.arange(len(values)) / step
@@ -140,14 +162,28 @@ def cell_displacement(features, settings: FlowPeaksSettings) -> np.ndarray:
         vectors = without_head_rotation(vectors, boxes)
     position = np.cumsum(vectors, axis=0) / features.k
     window = int(round(settings.baseline_seconds * features.fps))
-    neutral = _running_median(position, window, features.stride)
-    distance = np.linalg.norm(position - neutral, axis=-1)
-    if settings.upper_brows:
-        # A brow box reaches down to the upper lid; a blink drags that skin down as lowered
-        # brows do. The upper cells (rows first) hold the brows themselves.
-        brows = [i for i, name in enumerate(features.roi_names) if name.startswith("brow")]
-        distance[:, brows, distance.shape[-1] // 2 :] = 0.0
-    return distance
+    brows = [i for i, name in enumerate(features.roi_names) if name.startswith("brow")]
+
+    def distance_from(neutral: np.ndarray) -> np.ndarray:
+        distance = np.linalg.norm(position - neutral, axis=-1)
+        if settings.upper_brows:
+            # A brow box reaches down to the upper lid; a blink drags that skin down as lowered
+            # brows do. The upper cells (rows first) hold the brows themselves.
+            distance[:, brows, distance.shape[-1] // 2 :] = 0.0
+        return distance
+
+    distance = distance_from(_running_median(position, window, features.stride))
+    if settings.rest_level is None:
+        return distance
+    region = distance.max(axis=-1)
+    resting = region <= settings.rest_level * noise_level(region, settings)
+    return distance_from(_running_median(position, window, features.stride, resting))
+
+
+def noise_level(distance: np.ndarray, settings: FlowPeaksSettings) -> np.ndarray:
+    """(R,) noise level of (T, R) region displacements: their lower quartile (most frames of a
+    long video are neutral), at least ``noise_floor``."""
+    return np.maximum(np.quantile(distance, NOISE_QUANTILE, axis=0), settings.noise_floor)
 
 
 def displacement_pixels(features, settings: FlowPeaksSettings) -> np.ndarray:
@@ -168,8 +204,10 @@ def displacement_pixels(features, settings: FlowPeaksSettings) -> np.ndarray:
 def region_displacement(features, settings: FlowPeaksSettings) -> np.ndarray:
     """(T, R) displacement of each region from its neutral position, in the region's units."""
     distance = displacement_pixels(features, settings)
-    noise = np.maximum(np.quantile(distance, NOISE_QUANTILE, axis=0), settings.noise_floor)
-    unit = np.maximum(np.quantile(distance, SCALE_QUANTILE, axis=0), settings.snr * noise)
+    unit = np.maximum(
+        np.quantile(distance, SCALE_QUANTILE, axis=0),
+        settings.snr * noise_level(distance, settings),
+    )
     return distance / unit
 
 
@@ -296,6 +334,7 @@ class FlowPeaks:
             extent,
             distance=video.features.k,
             micro_max_seconds=peaks.micro_max_seconds,
+            base=peaks.threshold_base,
         )
         kept = suppress_overlaps(candidates, peaks.iou)
         if not kept or self.settings.motion_floor <= 0:
@@ -305,6 +344,10 @@ class FlowPeaks:
 
     def predict(self, video: SpottingVideo) -> list[Prediction]:
         return self.predict_at(video, self.p)
+
+    def score_threshold(self, scores: np.ndarray) -> float:
+        """The threshold its peaks must reach on ``scores`` (a curve of :meth:`frame_scores`)."""
+        return threshold(scores, self.p, self.settings.peaks.threshold_base)
 
     def predict_at(self, video: SpottingVideo, p: float) -> list[Prediction]:
         """Predictions with threshold ``p`` instead of the fitted one (for F1 against p)."""

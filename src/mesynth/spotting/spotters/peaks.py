@@ -1,8 +1,11 @@
 """From a per-frame score curve to typed, scored intervals; the post-processing every spotter
 shares, and its calibration on training videos.
 
-- Peaks: local maxima above ``mean + p * (max - mean)`` of the curve (Moilanen's threshold, as
-  SOFTNet and the MEGC baselines use), at least ``distance`` rows apart.
+- Peaks: local maxima above ``base + p * (max - base)`` of the curve, at least ``distance`` rows
+  apart. ``base`` (``threshold_base``) is the curve's ``mean`` (Moilanen's threshold, as SOFTNet
+  and the MEGC baselines use) or its ``median`` (the default): a long video's curve is neutral
+  most of the time, so its median is the neutral level, which long macro plateaus do not lift
+  as they lift the mean (above the weakest micro-expressions, whatever ``p``).
 - Interval around a peak: the frames on both sides while the curve stays above
   ``base + extent * (peak - base)``, ``base`` being the curve's 10th percentile (its neutral
   level); a peak inside an interval already taken (from a higher peak) adds nothing.
@@ -24,6 +27,7 @@ import numpy as np
 from mesynth.spotting.types import MACRO, MICRO, Prediction, SpottingVideo
 
 BASE_QUANTILE = 0.1  # the curve's neutral level, for interval extents
+THRESHOLD_BASES = ("mean", "median")
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class PeakSettings:
 
     p: float = 0.3
     extent: float = 0.3
+    threshold_base: str = "median"
     micro_max_seconds: float = 0.5
     calibrate: bool = True
     p_grid: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -49,6 +54,10 @@ class PeakSettings:
             grid = getattr(self, f"{name}_grid")
             if not grid or any(not 0 <= v < 1 for v in grid):
                 problems.append(f"{name}_grid={list(grid)} must hold values in [0, 1)")
+        if self.threshold_base not in THRESHOLD_BASES:
+            problems.append(
+                f"threshold_base={self.threshold_base!r} must be one of {list(THRESHOLD_BASES)}"
+            )
         if self.micro_max_seconds <= 0:
             problems.append(f"micro_max_seconds={self.micro_max_seconds} must be > 0")
         if not 0 < self.iou <= 1:
@@ -73,14 +82,17 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(padded, np.ones(window) / window, mode="valid")
 
 
-def threshold(curve: np.ndarray, p: float) -> float:
-    """Moilanen's threshold ``mean + p * (max - mean)``."""
-    mean = float(np.mean(curve))
-    return mean + p * (float(np.max(curve)) - mean)
+def threshold(curve: np.ndarray, p: float, base: str = "mean") -> float:
+    """``base + p * (max - base)``, ``base`` the curve's ``mean`` (Moilanen's threshold) or its
+    ``median``."""
+    if base not in THRESHOLD_BASES:
+        raise ValueError(f"threshold base {base!r} is not one of {list(THRESHOLD_BASES)}")
+    level = float(np.mean(curve) if base == "mean" else np.median(curve))
+    return level + p * (float(np.max(curve)) - level)
 
 
 def peak_intervals(
-    curve: np.ndarray, p: float, extent: float, distance: int
+    curve: np.ndarray, p: float, extent: float, distance: int, base: str = "mean"
 ) -> list[tuple[int, int, int]]:
     """``(start, end, peak)`` rows (inclusive) of the peaks above the threshold, highest first."""
     from scipy.signal import find_peaks
@@ -90,7 +102,7 @@ def peak_intervals(
         return []
     # Padding lets a maximum on the first or last row count as a peak.
     padded = np.pad(curve, 1, constant_values=-np.inf)
-    peaks, _ = find_peaks(padded, height=threshold(curve, p), distance=max(1, int(distance)))
+    peaks, _ = find_peaks(padded, height=threshold(curve, p, base), distance=max(1, int(distance)))
     base = float(np.quantile(curve, BASE_QUANTILE))
     taken: list[tuple[int, int, int]] = []
     for peak in sorted(peaks - 1, key=lambda row: -curve[row]):
@@ -121,14 +133,15 @@ def curve_predictions(
     distance: int,
     micro_max_seconds: float,
     shrink: int = 0,
+    base: str = "mean",
 ) -> list[Prediction]:
     """Typed, scored predictions (source frame numbers) of one curve of ``video``.
 
     ``shrink`` rows come off both ends of every interval (for curves that rise ``shrink`` rows
-    before an expression starts and fall as long after it ends)."""
+    before an expression starts and fall as long after it ends); ``base``: of the threshold."""
     numbers = np.asarray(video.features.frame_numbers)
     predictions = []
-    for start, end, peak in peak_intervals(curve, p, extent, distance):
+    for start, end, peak in peak_intervals(curve, p, extent, distance, base):
         if end - start >= 2 * shrink + 1:
             start, end = start + shrink, end - shrink
         length = int(numbers[end] - numbers[start]) + 1
