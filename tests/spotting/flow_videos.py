@@ -73,8 +73,11 @@ def video_sets() -> tuple[list, list, list]:
 
 
 def _settings(**peaks) -> FlowPeaksSettings:
-    # The made-up features hold a brow and the mouth only: use every region they have.
-    return FlowPeaksSettings(baseline_seconds=4.0, rois=None, peaks=PeakSettings(**peaks))
+    # The made-up features hold a brow and the mouth only: use every region they have, and the
+    # brow as it is (no eye to tell a blink by).
+    return FlowPeaksSettings(
+        baseline_seconds=4.0, rois=None, blink_ratio=None, peaks=PeakSettings(**peaks)
+    )
 
 
 def _cfg(tmp_path: Path, confidence: float = 0.9):

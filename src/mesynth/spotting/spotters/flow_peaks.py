@@ -65,6 +65,7 @@ class FlowPeaksSettings:
     motion_floor: float = 0.05  # pixels of the working crop; smaller displacements are noise
     head_rotation: bool = True  # remove the head's in-plane rotation from the cell flows
     upper_brows: bool = True  # brows: only the upper cells (the lower ones hold the lids)
+    blink_ratio: float | None = 2.0  # brows: scaled down where their eye moves this much more
     rois: tuple[str, ...] | None = ("brow_left", "brow_right", "mouth")
     peaks: PeakSettings = field(default_factory=PeakSettings)
 
@@ -76,6 +77,8 @@ class FlowPeaksSettings:
             problems.append(f"baseline_seconds={self.baseline_seconds} must be > 0")
         if self.rest_level is not None and self.rest_level < 1:
             problems.append(f"rest_level={self.rest_level} must be >= 1 (or null for one pass)")
+        if self.blink_ratio is not None and self.blink_ratio <= 0:
+            problems.append(f"blink_ratio={self.blink_ratio} must be > 0 (or null to keep brows)")
         if self.smooth < 0:
             problems.append(f"smooth={self.smooth} must be >= 0")
         if self.snr < 0 or self.noise_floor <= 0:
@@ -186,29 +189,57 @@ def noise_level(distance: np.ndarray, settings: FlowPeaksSettings) -> np.ndarray
     return np.maximum(np.quantile(distance, NOISE_QUANTILE, axis=0), settings.noise_floor)
 
 
+def _choose(distance: np.ndarray, names: Sequence[str], wanted: Sequence[str], what: str):
+    missing = sorted(set(wanted) - set(names))
+    if missing:
+        raise ValueError(
+            f"{what} names {missing}, which the features do not have; regions: {list(names)}"
+        )
+    return distance[:, [list(names).index(r) for r in wanted]]
+
+
 def displacement_pixels(features, settings: FlowPeaksSettings) -> np.ndarray:
     """(T, R) largest cell distance of each region used from its neutral position, in pixels
     of the working crop."""
     distance = cell_displacement(features, settings).max(axis=-1)
-    if settings.rois is not None:
-        missing = sorted(set(settings.rois) - set(features.roi_names))
-        if missing:
-            raise ValueError(
-                f"spotter.rois names {missing}, which the features do not have; regions: "
-                f"{list(features.roi_names)}"
-            )
-        distance = distance[:, [features.roi_names.index(r) for r in settings.rois]]
-    return distance
+    if settings.rois is None:
+        return distance
+    return _choose(distance, features.roi_names, settings.rois, "spotter.rois")
 
 
-def region_displacement(features, settings: FlowPeaksSettings) -> np.ndarray:
-    """(T, R) displacement of each region from its neutral position, in the region's units."""
-    distance = displacement_pixels(features, settings)
+def in_units(distance: np.ndarray, settings: FlowPeaksSettings) -> np.ndarray:
+    """(T, R) region distances in each region's unit: its 99th percentile over the video, at
+    least ``snr`` times its noise level."""
     unit = np.maximum(
         np.quantile(distance, SCALE_QUANTILE, axis=0),
         settings.snr * noise_level(distance, settings),
     )
     return distance / unit
+
+
+def region_displacement(features, settings: FlowPeaksSettings) -> np.ndarray:
+    """(T, R) displacement of each region from its neutral position, in the region's units.
+
+    With ``blink_ratio``, a brow's displacement is scaled by ``min(1, blink_ratio * brow /
+    eye)``, ``eye`` being its own side's eye region (in its units): where the lid moves far more
+    than the brow, as in a blink, what the brow box sees is the skin the lid drags; a brow that
+    moves (lowered or raised brows move the lids about as far, in their units) keeps its value."""
+    everything = in_units(cell_displacement(features, settings).max(axis=-1), settings)
+    names = list(features.roi_names)
+    used = list(settings.rois) if settings.rois is not None else names
+    units = _choose(everything, names, used, "spotter.rois")
+    if settings.blink_ratio is None:
+        return units
+    brows = [i for i, name in enumerate(used) if name.startswith("brow")]
+    eyes = _choose(
+        everything,
+        names,
+        [used[i].replace("brow", "eye", 1) for i in brows],
+        "spotter.blink_ratio (each brow's eye region; blink_ratio=null keeps the brows as they are)",
+    )
+    brow = units[:, brows]
+    units[:, brows] = brow * np.minimum(1.0, settings.blink_ratio * brow / np.maximum(eyes, 1e-12))
+    return units
 
 
 def motion_score(features, settings: FlowPeaksSettings) -> np.ndarray:
