@@ -13,7 +13,9 @@ The per-frame motion score follows each region's displacement away from its neut
    and so shrink their own displacement;
 3. a region's displacement is its largest cell distance from neutral, in units of the region's
    own 99th percentile over the video (at least ``snr`` times its noise level, so a region that
-   never moves is not blown up to the size of one that does);
+   never moves is not blown up to the size of one that does); a brow whose eye moves more
+   than ``blink_ratio`` times as far (a blink: the lid drags the skin under the brow) is scaled
+   down by ``blink_ratio * brow / eye``;
 4. the score is the largest region displacement, smoothed over ``smooth * k`` frames.
 
 An expression is a bump of this score as long as the expression, whatever its length, so the
