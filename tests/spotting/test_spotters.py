@@ -26,9 +26,10 @@ def clips(tmp_path_factory) -> Path:
 
 
 # SOFTNet trained on the first clip of each participant, leave one participant out (10 epochs,
-# its settings), with DIS flow: TV-L1 (~170 ms a pair on one core) would take 8 minutes for
-# these 3 clips, and training on all 6 clips about 100 s of CPU. Measured on the same schedules
-# without distractors (blink-free, clean): F1 0.304 (0.374 on all 6 clips).
+# its settings), with DIS flow: its own TV-L1 features of these 3 clips took 9.6 minutes on 2
+# workers (README: the same protocol with TV-L1), and training on all 6 clips about 100 s of
+# CPU. Measured on the same schedules without distractors (blink-free, clean): F1 0.304 (0.374
+# on all 6 clips).
 SOFTNET_CLEAN_F1 = 0.304
 
 
