@@ -48,7 +48,7 @@ def test_long_plateaus_lift_the_mean_above_a_weak_peak_but_not_the_median():
     for p in (0.02, 0.1, 0.2):
         found = peak_intervals(curve, p, 0.5, 5)
         assert sorted((start, end) for start, end, _ in found) == [(20, 59), (120, 159)]
-    found = peak_intervals(curve, 0.2, 0.5, 5, base="median")
+    found = peak_intervals(curve, 0.2, 0.5, 5, threshold_base="median")
     assert sorted((start, end) for start, end, _ in found) == [(20, 59), (92, 94), (120, 159)]
     assert 93 in [peak for *_, peak in found]
     with pytest.raises(ValueError, match="threshold base 'max' is not one of"):

@@ -200,13 +200,26 @@ def _choose(distance: np.ndarray, names: Sequence[str], wanted: Sequence[str], w
     return distance[:, [list(names).index(r) for r in wanted]]
 
 
-def displacement_pixels(features, settings: FlowPeaksSettings) -> np.ndarray:
-    """(T, R) largest cell distance of each region used from its neutral position, in pixels
-    of the working crop."""
-    distance = cell_displacement(features, settings).max(axis=-1)
+def region_pixels(features, settings: FlowPeaksSettings) -> np.ndarray:
+    """(T, R) largest cell distance of every region of the features from its neutral position,
+    in pixels of the working crop (the eyes included, whatever ``rois``)."""
+    return cell_displacement(features, settings).max(axis=-1)
+
+
+def _used(regions: np.ndarray, features, settings: FlowPeaksSettings) -> np.ndarray:
     if settings.rois is None:
-        return distance
-    return _choose(distance, features.roi_names, settings.rois, "spotter.rois")
+        return regions
+    return _choose(regions, features.roi_names, settings.rois, "spotter.rois")
+
+
+def displacement_pixels(
+    features, settings: FlowPeaksSettings, regions: np.ndarray | None = None
+) -> np.ndarray:
+    """(T, R) largest cell distance of each region used from its neutral position, in pixels
+    of the working crop (``regions``: :func:`region_pixels`, if already computed)."""
+    return _used(
+        region_pixels(features, settings) if regions is None else regions, features, settings
+    )
 
 
 def in_units(distance: np.ndarray, settings: FlowPeaksSettings) -> np.ndarray:
@@ -219,17 +232,22 @@ def in_units(distance: np.ndarray, settings: FlowPeaksSettings) -> np.ndarray:
     return distance / unit
 
 
-def region_displacement(features, settings: FlowPeaksSettings) -> np.ndarray:
-    """(T, R) displacement of each region from its neutral position, in the region's units.
+def region_displacement(
+    features, settings: FlowPeaksSettings, regions: np.ndarray | None = None
+) -> np.ndarray:
+    """(T, R) displacement of each region used from its neutral position, in the region's units
+    (``regions``: :func:`region_pixels`, if already computed).
 
     With ``blink_ratio``, a brow's displacement is scaled by ``min(1, blink_ratio * brow /
     eye)``, ``eye`` being its own side's eye region (in its units): where the lid moves far more
     than the brow, as in a blink, what the brow box sees is the skin the lid drags; a brow that
     moves (lowered or raised brows move the lids about as far, in their units) keeps its value."""
-    everything = in_units(cell_displacement(features, settings).max(axis=-1), settings)
+    everything = in_units(
+        region_pixels(features, settings) if regions is None else regions, settings
+    )
     names = list(features.roi_names)
     used = list(settings.rois) if settings.rois is not None else names
-    units = _choose(everything, names, used, "spotter.rois")
+    units = _used(everything, features, settings)
     if settings.blink_ratio is None:
         return units
     brows = [i for i, name in enumerate(used) if name.startswith("brow")]
@@ -244,9 +262,12 @@ def region_displacement(features, settings: FlowPeaksSettings) -> np.ndarray:
     return units
 
 
-def motion_score(features, settings: FlowPeaksSettings) -> np.ndarray:
-    """(T,) per-frame motion score: the largest region displacement, smoothed."""
-    score = region_displacement(features, settings).max(axis=1)
+def motion_score(
+    features, settings: FlowPeaksSettings, regions: np.ndarray | None = None
+) -> np.ndarray:
+    """(T,) per-frame motion score: the largest region displacement, smoothed (``regions``:
+    :func:`region_pixels`, if already computed)."""
+    score = region_displacement(features, settings, regions).max(axis=1)
     return moving_average(score, max(1, int(round(settings.smooth * features.k))))
 
 
@@ -281,6 +302,7 @@ class FlowPeaks:
         self.extent = self.settings.peaks.extent
         self.training_f1: float | None = None
         self.learnt_nothing = False
+        self._regions: dict[int, np.ndarray] = {}
         self._curves: dict[int, np.ndarray] = {}
         self._pixels: dict[int, np.ndarray] = {}
 
@@ -344,17 +366,25 @@ class FlowPeaks:
             "learnt_nothing": bool(self.learnt_nothing),
         }
 
-    # Both curves are kept per video for this spotter's life (one fold and condition): the
-    # calibration grid and the F1-against-p sweep predict the same videos many times.
+    # The region displacements and both curves drawn from them are kept per video for this
+    # spotter's life (one fold and condition): the calibration grid and the F1-against-p sweep
+    # predict the same videos many times.
+    def _region_pixels(self, video: SpottingVideo) -> np.ndarray:
+        if id(video) not in self._regions:
+            self._regions[id(video)] = region_pixels(video.features, self.settings)
+        return self._regions[id(video)]
+
     def frame_scores(self, video: SpottingVideo) -> np.ndarray:
         if id(video) not in self._curves:
-            self._curves[id(video)] = motion_score(video.features, self.settings)
+            regions = self._region_pixels(video)
+            self._curves[id(video)] = motion_score(video.features, self.settings, regions)
         return self._curves[id(video)]
 
     def motion_pixels(self, video: SpottingVideo) -> np.ndarray:
         """(T,) largest region displacement per frame, pixels of the working crop."""
         if id(video) not in self._pixels:
-            pixels = displacement_pixels(video.features, self.settings).max(axis=1)
+            regions = self._region_pixels(video)
+            pixels = displacement_pixels(video.features, self.settings, regions).max(axis=1)
             self._pixels[id(video)] = pixels
         return self._pixels[id(video)]
 
@@ -367,7 +397,7 @@ class FlowPeaks:
             extent,
             distance=video.features.k,
             micro_max_seconds=peaks.micro_max_seconds,
-            base=peaks.threshold_base,
+            threshold_base=peaks.threshold_base,
         )
         kept = suppress_overlaps(candidates, peaks.iou)
         if not kept or self.settings.motion_floor <= 0:

@@ -92,9 +92,10 @@ def threshold(curve: np.ndarray, p: float, base: str = "mean") -> float:
 
 
 def peak_intervals(
-    curve: np.ndarray, p: float, extent: float, distance: int, base: str = "mean"
+    curve: np.ndarray, p: float, extent: float, distance: int, threshold_base: str = "mean"
 ) -> list[tuple[int, int, int]]:
-    """``(start, end, peak)`` rows (inclusive) of the peaks above the threshold, highest first."""
+    """``(start, end, peak)`` rows (inclusive) of the peaks above the threshold (from the
+    curve's ``threshold_base``), highest first."""
     from scipy.signal import find_peaks
 
     curve = np.asarray(curve, dtype=np.float64)
@@ -102,7 +103,9 @@ def peak_intervals(
         return []
     # Padding lets a maximum on the first or last row count as a peak.
     padded = np.pad(curve, 1, constant_values=-np.inf)
-    peaks, _ = find_peaks(padded, height=threshold(curve, p, base), distance=max(1, int(distance)))
+    peaks, _ = find_peaks(
+        padded, height=threshold(curve, p, threshold_base), distance=max(1, int(distance))
+    )
     base = float(np.quantile(curve, BASE_QUANTILE))
     taken: list[tuple[int, int, int]] = []
     for peak in sorted(peaks - 1, key=lambda row: -curve[row]):
@@ -133,15 +136,15 @@ def curve_predictions(
     distance: int,
     micro_max_seconds: float,
     shrink: int = 0,
-    base: str = "mean",
+    threshold_base: str = "mean",
 ) -> list[Prediction]:
     """Typed, scored predictions (source frame numbers) of one curve of ``video``.
 
     ``shrink`` rows come off both ends of every interval (for curves that rise ``shrink`` rows
-    before an expression starts and fall as long after it ends); ``base``: of the threshold."""
+    before an expression starts and fall as long after it ends)."""
     numbers = np.asarray(video.features.frame_numbers)
     predictions = []
-    for start, end, peak in peak_intervals(curve, p, extent, distance, base):
+    for start, end, peak in peak_intervals(curve, p, extent, distance, threshold_base):
         if end - start >= 2 * shrink + 1:
             start, end = start + shrink, end - shrink
         length = int(numbers[end] - numbers[start]) + 1
